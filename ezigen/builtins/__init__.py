@@ -1,0 +1,1 @@
+"""The builtin plugin modules. Each registers its components through the public hooks."""

@@ -1,0 +1,8 @@
+"""Builtin subject encoders."""
+
+from ezigen.markers import hookimpl
+
+
+@hookimpl
+def ezigen_register_subject_encoders(register):
+    pass

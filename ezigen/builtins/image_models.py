@@ -1,0 +1,94 @@
+"""Loading the image models used by encoders, stop rules and metrics (CLIP, DINO/DINOv2).
+
+Hub ids and local folders go through transformers ``from_pretrained`` (the model's own image
+processor included, no torchvision); ``tiny:clip`` / ``tiny:dino`` are built in memory.
+Loaded models are cached per process: a stop rule and a metric using the same CLIP share it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ezigen.errors import EzigenError
+
+
+@functools.lru_cache(maxsize=4)
+def load_clip(pretrained: str) -> tuple[Any, Any]:
+    """(CLIPModel, CLIPProcessor) for ``pretrained``; both towers, for image-image and image-text scores."""
+    from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
+
+    if pretrained == "tiny:clip":
+        return tiny_clip_model(), tiny_clip_processor()
+    _reject_other_tiny(pretrained, "tiny:clip")
+    from transformers import CLIPModel, CLIPProcessor
+
+    model = _from_pretrained(CLIPModel, pretrained)
+    processor = _from_pretrained(CLIPProcessor, pretrained)
+    return model.eval().requires_grad_(False), processor
+
+
+@functools.lru_cache(maxsize=4)
+def load_clip_vision(pretrained: str) -> tuple[Any, Any]:
+    """(CLIPVisionModelWithProjection, image processor): the image tower alone (IP-Adapter's encoder)."""
+    from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
+
+    from transformers import CLIPVisionModelWithProjection
+
+    if pretrained == "tiny:clip":
+        full = tiny_clip_model()
+        config = full.config.vision_config
+        config.projection_dim = full.config.projection_dim
+        vision = CLIPVisionModelWithProjection(config)
+        vision.vision_model.load_state_dict(full.vision_model.state_dict())
+        vision.visual_projection.load_state_dict(full.visual_projection.state_dict())
+        return vision.eval().requires_grad_(False), tiny_clip_processor().image_processor
+    _reject_other_tiny(pretrained, "tiny:clip")
+    from transformers import AutoImageProcessor
+
+    model = _from_pretrained(CLIPVisionModelWithProjection, pretrained)
+    processor = _from_pretrained(AutoImageProcessor, pretrained)
+    return model.eval().requires_grad_(False), processor
+
+
+@functools.lru_cache(maxsize=4)
+def load_dino(pretrained: str) -> tuple[Any, Any]:
+    """(model, image processor) for DINO (ViT) or DINOv2 through ``AutoModel``."""
+    from ezigen.builtins.backbones.tiny import tiny_dino_model, tiny_dino_processor
+
+    if pretrained == "tiny:dino":
+        return tiny_dino_model(), tiny_dino_processor()
+    _reject_other_tiny(pretrained, "tiny:dino")
+    from transformers import AutoImageProcessor, AutoModel
+
+    model = _from_pretrained(AutoModel, pretrained)
+    processor = _from_pretrained(AutoImageProcessor, pretrained)
+    return model.eval().requires_grad_(False), processor
+
+
+def _reject_other_tiny(pretrained: str, expected: str) -> None:
+    if pretrained.startswith("tiny:"):
+        raise EzigenError(f"{pretrained!r} is not a model of this kind; the tiny stand-in here is {expected!r}")
+
+
+def _from_pretrained(cls: Any, pretrained: str) -> Any:
+    try:
+        return cls.from_pretrained(pretrained)
+    except Exception as exc:  # offline hub, missing folder, wrong model type
+        raise EzigenError(
+            f"cannot load {cls.__name__} from {pretrained!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
+            "Offline, use --tiny or a local folder."
+        ) from None
+
+
+def image_features(model: Any, processor: Any, images: list[Any]):
+    """CLIP image embeddings (N, D), L2-normalised."""
+    import torch
+
+    inputs = processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        pixel_values = inputs["pixel_values"].to(device=model.device, dtype=model.dtype)
+        features = model.get_image_features(pixel_values=pixel_values)
+    if not torch.is_tensor(features):  # transformers 5 may return a model output
+        features = features.pooler_output if hasattr(features, "pooler_output") else features[0]
+    return torch.nn.functional.normalize(features.float(), dim=-1)

@@ -1,0 +1,8 @@
+"""Builtin metrics."""
+
+from ezigen.markers import hookimpl
+
+
+@hookimpl
+def ezigen_register_metrics(register):
+    pass

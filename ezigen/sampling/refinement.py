@@ -1,0 +1,150 @@
+"""Iterative appearance transfer: revisit the late timesteps with the subject on (spec §4.3).
+
+Each iteration n = 1, 2, ...:
+
+1. take the current result: re-encode its 8-bit image with the VAE (released path,
+   ``vae_roundtrip: true``) or keep its latent as is (fast path, no decode/encode);
+2. re-noise it: ``official`` noises to t = 1000 f with the DDPM forward process and restarts at
+   the scheduled index k0 = floor((1 - f) T) (t = 400 vs 381 for f = 0.4, T = 50: the released
+   mismatch); ``snap`` noises to the restart step's own noise level (t = 381);
+3. run the steps k0 .. T-1 with the subject on at every step and the refinement's own text
+   guidance (released: same g_t, no negative prompt);
+4. ask the stop rule.
+
+All noise comes from the generation's seeded generator, so a seed gives the same image every
+time (the released code draws this noise from the unseeded global RNG).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ezigen.builtins.guidance import ConstantSchedule, ConstantScheduleConfig, subject_off_steps
+from ezigen.config import in_range, setting
+
+if TYPE_CHECKING:  # pragma: no cover - importing torch here would make recipe validation slow
+    import torch
+
+    from ezigen.sampling.loop import SubjectPath
+    from ezigen.sampling.trace import Trace
+
+
+class RenoiseMode(enum.Enum):
+    OFFICIAL = "official"
+    SNAP = "snap"
+
+
+@attrs.frozen
+class RefinementConfig:
+    renoise: RenoiseMode = setting(
+        RenoiseMode.OFFICIAL,
+        doc="official: noise to t = 1000 f, restart at index floor((1 - f) T) (400 vs 381, as released); "
+        "snap: noise to the restart step's own timestep.",
+    )
+    appearance_fraction: float | None = setting(
+        None, doc="f for the restart; null = guidance.appearance_fraction (0.4 when the schedule has none).",
+        validator=in_range(0.0, 1.0, low_open=True),
+    )
+    text_scale: float | None = setting(None, doc="g_t inside the loop; null = guidance.text_scale.",
+                                       validator=in_range(0.0, 100.0))
+    negative_prompt: str | None = setting(
+        None, doc="Negative prompt inside the loop; null = the pipeline default (released: none in the loop)."
+    )
+    vae_roundtrip: bool = setting(
+        True, doc="true: decode, round to 8 bits and VAE-encode each result again (released); "
+        "false: re-noise the latent directly (fast path: no VAE passes between iterations).",
+    )
+
+
+@attrs.define
+class PassResult:
+    """The result of one pass: latents (B, 4, h, w); pixels (B, 3, H, W) in [-1, 1] and PIL images once decoded."""
+
+    latents: Any
+    pixels: Any = None
+    images: list[Any] | None = None
+
+
+def restart_plan(appearance_fraction: float, num_steps: int, mode: RenoiseMode, num_train_timesteps: int = 1000):
+    """(restart index k0, noise timestep or None for snap) for fraction f and T steps."""
+    k0 = subject_off_steps(appearance_fraction, num_steps)
+    if mode is RenoiseMode.SNAP:
+        return k0, None
+    t_noise = int(Fraction(repr(float(appearance_fraction))) * num_train_timesteps)
+    return k0, min(t_noise, num_train_timesteps - 1)
+
+
+def quantize_8bit(pixels: torch.Tensor) -> torch.Tensor:
+    """What an image saved as 8-bit and read back looks like: round((x/2 + 1/2) 255) / 255 * 2 - 1."""
+    return ((pixels / 2 + 0.5).clamp(0, 1) * 255).round() / 255 * 2 - 1
+
+
+class Refiner:
+    """Runs refinement iterations until the stop rule says so."""
+
+    def __init__(self, config: RefinementConfig, stop: Any, appearance_fraction: float, text_scale: float):
+        self.config = config
+        self.stop = stop
+        self.appearance_fraction = appearance_fraction
+        self.schedule = ConstantSchedule(ConstantScheduleConfig(text_scale=text_scale, subject_scale=1.0))
+
+    def run(
+        self,
+        backbone: Any,
+        make_scheduler: Callable[[], Any],
+        num_steps: int,
+        conditioning: Any,
+        initial: PassResult,
+        subject: SubjectPath,
+        generator: torch.Generator,
+        trace: Trace,
+        decode: Callable[[torch.Tensor], PassResult],
+    ) -> PassResult:
+        from diffusers.utils.torch_utils import randn_tensor
+
+        from ezigen.sampling.loop import denoise
+        from ezigen.sampling.noise import noise_to_index, noise_to_timestep
+
+        scheduler = make_scheduler()
+        start, t_noise = restart_plan(self.appearance_fraction, num_steps, self.config.renoise,
+                                      int(scheduler.config.num_train_timesteps))
+        if start >= num_steps:
+            return initial
+        previous = initial
+        iteration = 0
+        while True:
+            iteration += 1
+            clean = previous.latents
+            if self.config.vae_roundtrip:
+                if previous.pixels is None:
+                    previous = decode(previous.latents)
+                clean = backbone.encode_images(quantize_8bit(previous.pixels), generator=generator)
+                trace.count("vae_encodes", clean.shape[0])
+            scheduler = make_scheduler()
+            scheduler.set_timesteps(num_steps, device=clean.device)
+            noise = randn_tensor(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+            if t_noise is None:
+                latents = noise_to_index(scheduler, clean, noise, start)
+            else:
+                if hasattr(scheduler, "set_begin_index"):
+                    scheduler.set_begin_index(start)
+                latents = noise_to_timestep(scheduler, clean, noise, t_noise)
+            latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, start=start,
+                              num_steps=num_steps, subject=subject, generator=generator, trace=trace,
+                              iteration=iteration)
+            trace.count("iterations")
+            current = PassResult(latents)
+            if self.stop.needs_images or self.config.vae_roundtrip:
+                current = decode(latents)
+                if self.stop.needs_images and previous.images is None:
+                    previous = decode(previous.latents)
+            if self.stop.should_stop(iteration, previous, current):
+                return current
+            previous = current

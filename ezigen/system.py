@@ -1,0 +1,198 @@
+"""A built recipe: ``System.generate(prompt=..., subject=..., seed=...)`` -> images and trace."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+
+from ezigen.errors import EzigenError
+from ezigen.features_cache import FeatureCache
+from ezigen.recipe.schema import Recipe
+from ezigen.sampling.refinement import PassResult, Refiner
+from ezigen.sampling.trace import Trace
+from ezigen.values import SubjectFeatures, SubjectInput
+
+DEFAULT_APPEARANCE_FRACTION = 0.4
+
+
+@attrs.define
+class GenerationResult:
+    """Images (one per prompt x num_images, prompt-major), the trace, and the final latents (B, 4, h, w)."""
+
+    images: list[Any]
+    trace: Trace
+    latents: Any
+    seed: int
+    prompts: list[str]
+
+    @property
+    def image(self) -> Any:
+        return self.images[0]
+
+
+class System:
+    """Backbone + (subject encoder, fusion) + guidance schedule + (refinement stop rule), from one recipe."""
+
+    def __init__(self, recipe: Recipe, backbone: Any, encoder: Any = None, fusion: Any = None,
+                 schedule: Any = None, stop: Any = None, feature_cache: FeatureCache | None = None):
+        self.recipe = recipe
+        self.backbone = backbone
+        self.encoder = encoder
+        self.fusion = fusion
+        self.schedule = schedule
+        self.stop = stop
+        self.feature_cache = feature_cache or FeatureCache()
+
+    # --- devices ---------------------------------------------------------------------------
+
+    def to(self, device: Any = None, dtype: Any = None) -> System:
+        """Move every model (backbone, encoder, fusion) as ``nn.Module.to`` does."""
+        self.backbone.to(device, dtype)
+        for part in (self.encoder, self.fusion):
+            if part is not None and hasattr(part, "to"):
+                part.to(device, dtype)
+        self.feature_cache.clear()  # cached features live on the old device
+        return self
+
+    @property
+    def device(self) -> Any:
+        return self.backbone.device
+
+    # --- subject ---------------------------------------------------------------------------
+
+    @property
+    def needs_subject(self) -> bool:
+        return self.encoder is not None
+
+    def subject_input(self, subject: Any, subject_prompt: str | None) -> SubjectInput:
+        """A path, PIL image, or a list of them (+ class prompt) -> SubjectInput with decoded RGB images."""
+        from ezigen.images import load_image
+
+        items = list(subject) if isinstance(subject, (list, tuple)) else [subject]
+        if not items:
+            raise EzigenError("subject: an empty list of images")
+        images = [load_image(item) for item in items]
+        return SubjectInput.from_images(images, subject_prompt or "")
+
+    def encode_subject(self, subject: SubjectInput, trace: Trace | None = None) -> SubjectFeatures:
+        """Features for ``subject``, from the cache when this (content, prompt, encoder config) was seen."""
+        key = FeatureCache.key(subject.key, self.encoder.cache_key())
+        features, computed = self.feature_cache.get_or_compute(key, lambda: self.encoder.encode(subject, self.backbone))
+        if computed and trace is not None:
+            trace.count("subject_encodings")
+            trace.count("unet_evals", int(features.info.get("unet_evals", 0)))
+        return features.to(device=self.device)
+
+    def _check_subject(self, subject: Any) -> None:
+        name = self.recipe.name
+        if subject is not None and not self.needs_subject:
+            raise EzigenError(f"recipe {name!r} has no subject_encoder, so it cannot use a subject image; "
+                              "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
+        if subject is None and self.needs_subject:
+            raise EzigenError(f"recipe {name!r} needs a subject image: pass --subject IMAGE (and --subject-prompt, "
+                              "e.g. 'a dog')")
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[Any]:
+        """The fusion installed in the backbone UNet for the duration of the block (None without a fusion)."""
+        if self.fusion is None:
+            yield None
+            return
+        attachment = self.fusion.attach(self.backbone.unet)
+        try:
+            yield attachment
+        finally:
+            attachment.detach()
+
+    # --- generation ------------------------------------------------------------------------
+
+    def generate(
+        self,
+        prompt: str | list[str],
+        subject: Any = None,
+        subject_prompt: str | None = None,
+        seed: int | None = None,
+        num_images: int | None = None,
+        callback: Callable[[int, int, Any], None] | None = None,
+    ) -> GenerationResult:
+        """Generate images for ``prompt`` (one or a list) with the recipe's settings.
+
+        ``subject``: a path, a PIL image, or a list of them (several views of one subject);
+        ``subject_prompt``: the subject's class text (e.g. "a dog"); ``seed``: overrides
+        ``sampling.seed`` (diffusers semantics: the initial latents of
+        ``Generator("cpu").manual_seed(seed)``).
+        """
+        import torch
+
+        from ezigen.sampling.loop import SubjectPath, denoise
+        from ezigen.sampling.noise import initial_latents, make_generator
+
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts or not all(isinstance(p, str) for p in prompts):
+            raise EzigenError("prompt: expected a string or a non-empty list of strings")
+        self._check_subject(subject)
+        recipe = self.recipe
+        seed = recipe.sampling.seed if seed is None else int(seed)
+        per_prompt = num_images or recipe.sampling.num_images
+        steps = recipe.sampling.steps
+        guidance = recipe.guidance.config
+        trace = Trace()
+
+        features = None
+        if subject is not None:
+            features = self.encode_subject(self.subject_input(subject, subject_prompt), trace)
+
+        generator = make_generator(seed)
+        backbone = self.backbone
+        scheduler = backbone.make_scheduler()
+        scheduler.set_timesteps(steps, device=backbone.device)
+        cfg = any(self.schedule.at(i, steps).text_scale > 1.0 for i in range(steps))
+        conditioning = self._conditioning(prompts, guidance.negative_prompt, cfg, per_prompt)
+        batch = len(prompts) * per_prompt
+        latents = initial_latents(backbone.latent_shape(batch), generator, scheduler, backbone.device,
+                                  conditioning.cond.embeds.dtype)
+
+        def decode(latents_: Any) -> PassResult:
+            pixels = backbone.decode_latents(latents_)
+            trace.count("vae_decodes", int(latents_.shape[0]))
+            return PassResult(latents_, pixels, backbone.to_pil(pixels))
+
+        with self.attached() as attachment, torch.no_grad():
+            path = None
+            if attachment is not None:
+                path = SubjectPath(attachment, features, float(getattr(self.fusion.config, "scale", 1.0)),
+                                   guidance.subject_guidance)
+            latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, num_steps=steps,
+                              subject=path, generator=generator, trace=trace, iteration=0, callback=callback)
+            result = PassResult(latents)
+            if recipe.refinement is not None:
+                result = self._refine(result, prompts, per_prompt, steps, path, generator, trace, decode)
+        if result.images is None:
+            result = decode(result.latents)
+        trace.finish()
+        return GenerationResult(images=result.images, trace=trace, latents=result.latents, seed=seed, prompts=prompts)
+
+    def _conditioning(self, prompts: list[str], negative: str | None, cfg: bool, per_prompt: int) -> Any:
+        negatives = [negative] * len(prompts) if negative is not None else None
+        conditioning = self.backbone.encode_prompt(prompts, negatives, cfg)
+        if per_prompt > 1:
+            conditioning.cond = conditioning.cond.repeat(per_prompt)
+            if conditioning.uncond is not None:
+                conditioning.uncond = conditioning.uncond.repeat(per_prompt)
+        return conditioning
+
+    def _refine(self, initial: PassResult, prompts: list[str], per_prompt: int, steps: int, path: Any,
+                generator: Any, trace: Trace, decode: Callable[[Any], PassResult]) -> PassResult:
+        spec = self.recipe.refinement
+        guidance = self.recipe.guidance.config
+        fraction = spec.config.appearance_fraction
+        if fraction is None:
+            fraction = getattr(guidance, "appearance_fraction", DEFAULT_APPEARANCE_FRACTION)
+        text_scale = spec.config.text_scale if spec.config.text_scale is not None else guidance.text_scale
+        conditioning = self._conditioning(prompts, spec.config.negative_prompt, text_scale > 1.0, per_prompt)
+        refiner = Refiner(spec.config, self.stop, fraction, text_scale)
+        return refiner.run(self.backbone, self.backbone.make_scheduler, steps, conditioning, initial, path,
+                           generator, trace, decode)

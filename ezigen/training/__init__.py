@@ -1,0 +1,1 @@
+"""Training adapters (EZIGen's and the baselines'): data, loop, checkpoints."""
