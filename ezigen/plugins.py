@@ -87,10 +87,30 @@ def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
                     f"{type(exc).__name__}: {exc}; disable it with {DISABLE_ENV}={ep.name}"
                 ) from exc
             pm.register(plugin, name=ep.name)
-            _DIST_VERSIONS[ep.name] = dist.version
+            _DISTRIBUTIONS[ep.name] = (dist.metadata["Name"], dist.version)
 
 
-_DIST_VERSIONS: dict[str, str] = {}
+_DISTRIBUTIONS: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
+
+
+def find_plugin(pm: pluggy.PluginManager, name: str) -> Any:
+    """A plugin by its plugin name or its distribution name ("ezigen" = the builtins); None if absent."""
+    if name == "ezigen":
+        return pm.get_plugin(BUILTIN_MODULES[0])
+    plugin = pm.get_plugin(name)
+    if plugin is not None:
+        return plugin
+    for plugin_name, (dist_name, _version) in _DISTRIBUTIONS.items():
+        if dist_name.lower().replace("_", "-") == name.lower().replace("_", "-"):
+            return pm.get_plugin(plugin_name)
+    return None
+
+
+def plugin_distribution(pm: pluggy.PluginManager, plugin: Any) -> str | None:
+    name = pm.get_name(plugin) or ""
+    if name.startswith("ezigen.builtins."):
+        return "ezigen"
+    return _DISTRIBUTIONS.get(name, (None, None))[0]
 
 
 def plugin_version(pm: pluggy.PluginManager, plugin: Any) -> str | None:
@@ -98,8 +118,8 @@ def plugin_version(pm: pluggy.PluginManager, plugin: Any) -> str | None:
     name = pm.get_name(plugin) or ""
     if name.startswith("ezigen.builtins."):
         return __version__
-    if name in _DIST_VERSIONS:
-        return _DIST_VERSIONS[name]
+    if name in _DISTRIBUTIONS:
+        return _DISTRIBUTIONS[name][1]
     return getattr(plugin, "__version__", None)
 
 

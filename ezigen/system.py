@@ -84,6 +84,7 @@ class System:
         if computed and trace is not None:
             trace.count("subject_encodings")
             trace.count("unet_evals", int(features.info.get("unet_evals", 0)))
+            trace.count("vae_encodes", int(features.info.get("vae_encodes", 0)))
         return features.to(device=self.device)
 
     def _check_subject(self, subject: Any) -> None:

@@ -69,6 +69,8 @@ class SubjectFeatures:
     tokens concatenated along the token axis (spec §2.2 point 8).
     ``tokens`` (TOKENS): tensor (1, N_sub * N, D).
     ``reference`` (REFERENCE): dict with ``latents`` (N_sub, 4, h, w) and the conditioning.
+    ``slot_mask`` (training): (B, N_sub) bool, True where a subject slot holds a real image
+    (False: padding), for fusions that can mask padded slots out of attention.
     ``info``: plain data describing how they were made (encoder, model, timestep, ...).
     """
 
@@ -76,6 +78,7 @@ class SubjectFeatures:
     layers: Mapping[str, torch.Tensor] | None = None
     tokens: torch.Tensor | None = None
     reference: Mapping[str, Any] | None = None
+    slot_mask: torch.Tensor | None = None
     info: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to(self, device: Any = None, dtype: Any = None) -> SubjectFeatures:
@@ -89,6 +92,7 @@ class SubjectFeatures:
             layers={k: move(v) for k, v in self.layers.items()} if self.layers is not None else None,
             tokens=move(self.tokens) if self.tokens is not None else None,
             reference={k: move(v) for k, v in self.reference.items()} if self.reference is not None else None,
+            slot_mask=self.slot_mask.to(device=device) if self.slot_mask is not None else None,
         )
 
 

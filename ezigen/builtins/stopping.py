@@ -88,6 +88,7 @@ class ClipSimilarityStop(_SimilarityStop):
     """Released rule: CLIP ViT-B/32 image cosine of consecutive results >= 0.99 (min 3, max 9)."""
 
     config_class = ClipSimilarityStopConfig
+    example_config = {"pretrained": "tiny:clip"}
     needs_images = True
 
     def similarity(self, previous: Any, current: Any) -> float:

@@ -98,6 +98,7 @@ def read_recipe_data(path: str, components: Any, _seen: tuple[str, ...] = ()) ->
     except UnknownNameError as exc:
         raise RecipeError([Problem("extends", str(exc))], path) from None
     parent = read_recipe_data(parent_path, components, _seen + (real,))
+    parent.pop("name", None)  # a name belongs to its own file; a child without one is named after its file
     return deep_merge(parent, data)
 
 
@@ -159,12 +160,12 @@ def check_requires(recipe: Recipe, components: Any) -> None:
         return
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-    from ezigen.plugins import plugin_version
+    from ezigen.plugins import find_plugin, plugin_version
 
     pm = components.pm
     problems = []
     for name, spec in recipe.requires.items():
-        plugin = pm.get_plugin(name) if name != "ezigen" else pm.get_plugin("ezigen.builtins.guidance")
+        plugin = find_plugin(pm, name)
         if plugin is None:
             problems.append(Problem(f"requires.{name}", "plugin not installed (or disabled)",
                                     "see `ezigen plugins`"))

@@ -183,7 +183,7 @@ def validate(data: Any, components: Any, source: str | None = None) -> Recipe:
     if problems:
         raise RecipeError(problems, source)
     return Recipe(
-        name=data.get("name") or (source or "recipe"),
+        name=data.get("name") or _name_from_path(source),
         description=data.get("description", ""),
         source=source,
         backbone=specs["backbone"],
@@ -197,6 +197,23 @@ def validate(data: Any, components: Any, source: str | None = None) -> Recipe:
     )
 
 
+def _hint_missing_type(problem: Problem, section: str, default: str, registry: Any) -> Problem:
+    """For a key the default type lacks: say the type was assumed, and which types have that key."""
+    key = problem.path.rsplit(".", 1)[-1]
+    owners = [name for name in registry.names() if name != default
+              and key in attrs.fields_dict(registry.get(name).config_class)]
+    if problem.message != "unknown key" or not owners:
+        return problem
+    hint = f"no {section}.type given, so {default!r} was assumed; {', '.join(owners)} has this key"
+    return attrs.evolve(problem, suggestion=hint)
+
+
+def _name_from_path(source: str | None) -> str:
+    import os
+
+    return os.path.splitext(os.path.basename(source))[0] if source else "recipe"
+
+
 def _component(section: str, value: Any, kind: str, default_type: str | None, components: Any,
                problems: list[Problem], where) -> ComponentSpec | None:
     if not isinstance(value, dict):
@@ -204,8 +221,9 @@ def _component(section: str, value: Any, kind: str, default_type: str | None, co
         return None
     registry = components.registry(kind)
     type_name = value.get("type", default_type)
-    if type_name is None:
-        problems.append(Problem(f"{section}.type", "missing", f"one of: {', '.join(registry.names())}"))
+    if type_name is None or not isinstance(type_name, str):
+        what = "missing" if type_name is None else f"expected a {registry.kind} name, got {type_name!r}"
+        problems.append(Problem(f"{section}.type", what, f"one of: {', '.join(registry.names())}"))
         return None
     if type_name not in registry:
         guess = did_you_mean(str(type_name), registry.names())
@@ -216,6 +234,8 @@ def _component(section: str, value: Any, kind: str, default_type: str | None, co
     entry = registry.entry(type_name)
     fields = {k: v for k, v in value.items() if k != "type"}
     config, found = structure(entry.value.config_class, fields, section, where)
+    if "type" not in value:
+        found = [_hint_missing_type(p, section, type_name, registry) for p in found]
     problems += found
     if config is None:
         return None

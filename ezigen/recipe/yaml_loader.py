@@ -166,10 +166,15 @@ def dump_yaml(data: Any) -> str:
 
     def _repr_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
         # Quote strings that the 1.2 loader would read back as something else ("no" is fine, "1e-4" is not).
-        needs_quotes = load_yaml_text(value) != value if value and "\n" not in value else False
+        needs_quotes = False
+        if value and "\n" not in value:
+            try:
+                needs_quotes = load_yaml_text(value) != value
+            except RecipeError:  # e.g. ">=0.1" or "a: b": not a plain scalar
+                needs_quotes = True
         style = '"' if needs_quotes or value == "" else None
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     _Dumper.add_representer(LocatedDict, _repr_dict)
     _Dumper.add_representer(str, _repr_str)
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100000)

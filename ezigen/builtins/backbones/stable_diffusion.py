@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import json
 import os
 from typing import Any
@@ -229,6 +230,7 @@ class StableDiffusionBackbone:
     """UNet, VAE, text encoder(s), tokenizer(s) and scheduler config of one SD2.1- or SDXL-style model."""
 
     config_class = StableDiffusionConfig
+    example_config = {"pretrained": "tiny:sd21"}
 
     def __init__(self, config: StableDiffusionConfig, parts: dict[str, Any], kind: BackboneKind):
         self.config = config
@@ -293,6 +295,13 @@ class StableDiffusionBackbone:
         if name is None:
             return self._default_scheduler_class.from_config(self.scheduler_config)
         return scheduler_class(SchedulerName(name)).from_config(self.scheduler_config)
+
+    @functools.cached_property
+    def training_scheduler(self):
+        """A DDPMScheduler of the model's training noise schedule: ``add_noise`` for training and encoding."""
+        import diffusers
+
+        return diffusers.DDPMScheduler.from_config(self.scheduler_config)
 
     # --- text -------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Builtin fusions."""
 
+from ezigen.builtins.fusions.adapter_attention import AdapterAttention
 from ezigen.markers import hookimpl
 
 
 @hookimpl
 def ezigen_register_fusions(register):
-    pass
+    register("adapter-attention", AdapterAttention)

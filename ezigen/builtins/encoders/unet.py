@@ -1,0 +1,146 @@
+"""The ``unet`` subject encoder: EZIGen's frozen diffusion UNet as the subject encoder (spec §2.2).
+
+For each subject image x (RGB, padded to a square with white, resized to the backbone
+resolution, mapped to [-1, 1]):
+
+    z  = VAE.enc(x).sample() * scale                        # (N, 4, h, w)
+    z1 = sqrt(abar_t) z + sqrt(1 - abar_t) eps,  t = 1     # nearly clean; one eps broadcast over images
+    UNet(z1, t, text(subject prompt))                       # one pass, the prediction is discarded
+
+capturing, per transformer block, the tensor at ``position`` (default ``before_sa``: the
+norm1 output the self-attention reads). The N images' tokens are concatenated along the token
+axis: each layer gives (1, N * HW, C). Features are computed once per (images, prompt, config)
+and cached by the System.
+
+``share_backbone_weights: true`` runs the backbone's own UNet (no second copy in memory); the
+UNet must be plain while it runs, which holds because fusions attach only around denoising.
+``mode: per-step`` produces REFERENCE features instead (the clean latent and the prompt's
+conditioning), for fusions that run the UNet on the reference at every step.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import hashlib
+import json
+from typing import Any
+
+import attrs
+
+from ezigen.config import in_range, setting, unstructure
+from ezigen.images import pad_to_square, to_tensor
+from ezigen.unet.capture import FeaturePosition, capture_block_features
+from ezigen.unet.layers import transformer_block_names
+from ezigen.values import FeatureKind, SubjectFeatures, SubjectInput
+
+
+class EncodingMode(enum.Enum):
+    OFFLINE = "offline"  # features once per subject (EZIGen)
+    PER_STEP = "per-step"  # the reference latent, for fusions that run the UNet at every step
+
+
+@attrs.frozen
+class UNetEncoderConfig:
+    timestep: int = setting(1, doc="Diffusion timestep the subject latent is noised to (released 1: nearly clean).",
+                            validator=in_range(0, 999))
+    position: FeaturePosition = setting(
+        FeaturePosition.BEFORE_SA, doc="Where features are taken in each block: before_sa | after_sa | after_ca | after_ff."
+    )
+    share_backbone_weights: bool = setting(
+        True, doc="Use the backbone's own UNet (no second copy in memory); false keeps a separate frozen copy."
+    )
+    pretrained: str | None = setting(
+        None, doc="A different UNet (diffusers folder or hub id with a unet/ subfolder) as the reference; "
+        "null = the backbone's.", tiny="drop",
+    )
+    mode: EncodingMode = setting(EncodingMode.OFFLINE, doc="offline (EZIGen) | per-step (reference attention).")
+    noise_seed: int = setting(0, doc="Seed of the VAE sample and the t-noise, so cached features are reproducible.",
+                              validator=in_range(0, 2**63 - 1))
+    background: tuple[int, int, int] = setting((255, 255, 255), doc="Padding colour for non-square subjects (white, as released).")
+
+
+class UNetSubjectEncoder:
+    """Frozen-UNet subject features (SPATIAL, keyed by block name) or the reference latent (REFERENCE)."""
+
+    config_class = UNetEncoderConfig
+
+    def __init__(self, config: UNetEncoderConfig, unet: Any | None = None):
+        self.config = config
+        self._own_unet = unet  # None: use the backbone's UNet at encode time
+
+    @classmethod
+    def from_config(cls, config: UNetEncoderConfig, backbone: Any) -> UNetSubjectEncoder:
+        unet = None
+        if config.pretrained is not None:
+            from diffusers import UNet2DConditionModel
+
+            from ezigen.errors import EzigenError
+
+            try:
+                unet = UNet2DConditionModel.from_pretrained(config.pretrained, subfolder="unet",
+                                                            torch_dtype=backbone.dtype)
+            except Exception as exc:
+                raise EzigenError(f"subject_encoder.pretrained: cannot load a UNet from {config.pretrained!r}: "
+                                  f"{type(exc).__name__}") from None
+        elif not config.share_backbone_weights:
+            unet = copy.deepcopy(backbone.unet)
+        if unet is not None:
+            unet.requires_grad_(False).eval().to(backbone.device)
+        return cls(config, unet)
+
+    @classmethod
+    def output_kind(cls, config: UNetEncoderConfig) -> FeatureKind:
+        return FeatureKind.REFERENCE if config.mode is EncodingMode.PER_STEP else FeatureKind.SPATIAL
+
+    def cache_key(self) -> str:
+        payload = json.dumps({"encoder": "unet", **unstructure(self.config)}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def to(self, device: Any = None, dtype: Any = None) -> UNetSubjectEncoder:
+        if self._own_unet is not None:
+            self._own_unet.to(device=device, dtype=dtype)
+        return self
+
+    def preprocess(self, subject: SubjectInput, resolution: int):
+        """Subject images -> (N, 3, R, R) in [-1, 1]: pad to square with white, bilinear resize."""
+        squares = [pad_to_square(image, tuple(self.config.background)) for image in subject.images]
+        return to_tensor(squares, resolution)
+
+    def encode(self, subject: SubjectInput, backbone: Any) -> SubjectFeatures:
+        import torch
+        from diffusers.utils.torch_utils import randn_tensor
+
+        unet = self._own_unet if self._own_unet is not None else backbone.unet
+        generator = torch.Generator("cpu").manual_seed(self.config.noise_seed)
+        pixels = self.preprocess(subject, backbone.resolution).to(backbone.device)
+        latents = backbone.encode_images(pixels, generator=generator)  # (N, 4, h, w)
+        prompt = backbone.encode_prompt([subject.prompt], None, cfg=False).cond
+        count = latents.shape[0]
+        info = {"encoder": "unet", "images": count, "prompt": subject.prompt, **unstructure(self.config),
+                "vae_encodes": count}
+        if self.config.mode is EncodingMode.PER_STEP:
+            info["unet_evals"] = 0
+            return SubjectFeatures(FeatureKind.REFERENCE, reference={
+                "latents": latents, "embeds": prompt.embeds, "pooled": prompt.pooled, "time_ids": prompt.time_ids,
+            }, info=info)
+
+        # one noise draw (1, 4, h, w) broadcast over the subject images, as released
+        noise = randn_tensor((1,) + tuple(latents.shape[1:]), generator=generator, device=latents.device,
+                             dtype=latents.dtype)
+        timestep = torch.tensor([self.config.timestep], device=latents.device)
+        noisy = backbone.training_scheduler.add_noise(latents, noise, timestep)  # DDPM forward process at t
+        names = transformer_block_names(unet)
+        embeds = _repeat_embeds(prompt, count)
+        with capture_block_features(unet, names, self.config.position) as captured, torch.no_grad():
+            backbone.predict_noise(noisy, timestep.expand(count), embeds, unet=unet)
+        layers = {}
+        for name in names:
+            tokens = captured[name]  # (N, HW, C)
+            layers[name] = tokens.reshape(1, count * tokens.shape[1], tokens.shape[2]).detach()  # (1, N*HW, C)
+        info["unet_evals"] = count
+        return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, info=info)
+
+
+def _repeat_embeds(prompt: Any, count: int) -> Any:
+    return prompt.repeat(count) if count > 1 else prompt

@@ -1,0 +1,163 @@
+"""The modules and attention processors of ``adapter-attention`` (formulas in adapter_attention.py).
+
+How it is installed, by name and reversibly: each block's ``attn1`` processor is wrapped so
+that it returns ``a1 + s * o`` (the block then adds h, giving h + a1 + s * o); a forward
+pre-hook on the block's ``norm1`` hands the processor the block input h it needs for
+h1 = h + a1; the adapter modules are added to the block as ``adapter`` / ``adapter_norm`` and
+the scalars to the UNet as ``learnable_weights``, so that the attached UNet's ``state_dict()``
+has exactly the released main-UNet layout. diffusers' ``BasicTransformerBlock.forward`` has no
+slot between self- and cross-attention, hence the wrapper (no diffusers code is copied).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from diffusers.models.attention_processor import Attention
+
+from ezigen.errors import EzigenError
+from ezigen.unet.fusion_base import FusionModule, FusionState
+from ezigen.unet.layers import transformer_block_names
+from ezigen.values import BackboneKind, FeatureKind
+
+
+class AdapterBlock(torch.nn.Module):
+    """One block's adapter: ``adapter`` (attention, a copy of attn1) and ``adapter_norm`` (a copy of norm1)."""
+
+    def __init__(self, adapter: Attention, adapter_norm: torch.nn.Module):
+        super().__init__()
+        self.adapter = adapter
+        self.adapter_norm = adapter_norm
+
+
+def set_nested(root: torch.nn.Module, dotted: str, module: torch.nn.Module) -> None:
+    """Place ``module`` at ``dotted`` under ``root``, creating empty containers on the way."""
+    parts = dotted.split(".")
+    node = root
+    for part in parts[:-1]:
+        if part not in node._modules:
+            node.add_module(part, torch.nn.Module())
+        node = node._modules[part]
+    node.add_module(parts[-1], module)
+
+
+def copy_attention(attn1: Attention, residual_connection: bool) -> Attention:
+    """A new ``Attention`` with attn1's geometry and weights, plus the residual option."""
+    heads = attn1.heads
+    adapter = Attention(
+        query_dim=attn1.query_dim,
+        heads=heads,
+        dim_head=attn1.inner_dim // heads,
+        bias=attn1.to_q.bias is not None,
+        out_bias=attn1.to_out[0].bias is not None,
+        upcast_attention=attn1.upcast_attention,
+        residual_connection=residual_connection,
+    )
+    adapter.load_state_dict(attn1.state_dict())
+    return adapter.to(device=attn1.to_q.weight.device, dtype=attn1.to_q.weight.dtype)
+
+
+class AdapterSelfAttentionProcessor:
+    """Wraps a block's attn1 processor: returns a1 when the subject is off (bit-identical), else a1 + s * o."""
+
+    def __init__(self, inner: Any, name: str, index: int, holder: AdapterBlock, fusion: AdapterAttentionFusion,
+                 state: FusionState):
+        self.inner = inner
+        self.name = name
+        self.index = index
+        self.holder = holder
+        self.fusion = fusion
+        self.state = state
+        self.block_input: torch.Tensor | None = None
+
+    def stash_block_input(self, _module: Any, args: tuple) -> None:
+        """Forward pre-hook on norm1: its input is the block input h."""
+        self.block_input = args[0]
+
+    def __call__(self, attn: Attention, hidden_states: torch.Tensor, encoder_hidden_states: Any = None,
+                 attention_mask: Any = None, temb: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        a1 = self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        h, self.block_input = self.block_input, None
+        features = self.state.features
+        if features is None:
+            return a1
+        h1 = h + a1  # (B, HW, C)
+        u = self.holder.adapter_norm(h1)
+        subject = features.layers[self.name].to(dtype=u.dtype)  # (1 or B, N*HW, C)
+        subject = subject * self.fusion.learnable_weights[self.index].to(u.dtype)
+        subject = match_batch(subject, u.shape[0])
+        kv = torch.cat([u, subject], dim=1)  # (B, HW + N*HW, C)
+        mask = self.fusion.token_mask(self.state, u.shape[0], u.shape[1], u.device, u.dtype)
+        o = self.holder.adapter(u, encoder_hidden_states=kv, attention_mask=mask)  # (+ u when residual_connection)
+        if self.fusion.config.gated:
+            o = torch.tanh(self.holder.adapter.gated_weight.to(o.dtype)) * o
+        return a1 + self.state.gate(o)
+
+
+def match_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
+    """(b, ...) -> (batch, ...): broadcast one subject, or tile b subjects over the CFG branches."""
+    if tensor.shape[0] == batch:
+        return tensor
+    if tensor.shape[0] == 1:
+        return tensor.expand(batch, *tensor.shape[1:])
+    if batch % tensor.shape[0] == 0:
+        return tensor.repeat(batch // tensor.shape[0], *([1] * (tensor.dim() - 1)))
+    raise EzigenError(f"subject features for {tensor.shape[0]} samples cannot serve a batch of {batch}")
+
+
+class AdapterAttentionFusion(FusionModule):
+    fusion_type = "adapter-attention"
+
+    def __init__(self, config: Any, backbone: Any):
+        unet = backbone.unet
+        names = transformer_block_names(unet)
+        if config.only_up:
+            names = [n for n in names if n.startswith("up_blocks")]
+        super().__init__(config, backbone.kind.value, names)
+        residual = config.residual_connection
+        if residual is None:
+            residual = backbone.kind is BackboneKind.SD
+        self.residual_connection = residual
+        for name in names:
+            block = unet.get_submodule(name)
+            adapter = copy_attention(block.attn1, residual)
+            if config.gated:
+                adapter.register_parameter("gated_weight", torch.nn.Parameter(torch.zeros(1, device=unet.device)))
+            set_nested(self, name, AdapterBlock(adapter, copy.deepcopy(block.norm1)))
+        self.learnable_weights = torch.nn.Parameter(torch.ones(len(names), device=unet.device, dtype=unet.dtype))
+        self.requires_grad_(True)
+
+    def install(self, patch: Any, state: FusionState) -> None:
+        unet = patch.unet
+        for index, name in enumerate(self.layers):
+            block = unet.get_submodule(name)
+            holder = self.get_submodule(name)
+            inner = block.attn1.processor
+            processor = AdapterSelfAttentionProcessor(inner, name, index, holder, self, state)
+            patch.add_hook(block.norm1.register_forward_pre_hook(processor.stash_block_input))
+            patch.set_processor(f"{name}.attn1", processor)
+            patch.add_module(name, "adapter", holder.adapter)
+            patch.add_module(name, "adapter_norm", holder.adapter_norm)
+        patch.add_parameter("learnable_weights", self.learnable_weights)
+
+    def check_features(self, features: Any) -> None:
+        if features.kind is not FeatureKind.SPATIAL or features.layers is None:
+            raise EzigenError(f"adapter-attention reads spatial features, got {features.kind.value}")
+        missing = [n for n in self.layers if n not in features.layers]
+        if missing:
+            raise EzigenError(
+                f"subject features lack {len(missing)} of the {len(self.layers)} layers this adapter needs "
+                f"(first: {missing[0]}); were they made with another backbone?"
+            )
+
+    def token_mask(self, state: FusionState, batch: int, query_tokens: int, device: Any, dtype: Any):
+        """Additive key mask (B, 1, HW + N*HW) hiding padded subject slots, when training asks for it."""
+        if state.features.slot_mask is None:
+            return None
+        slots = match_batch(state.features.slot_mask.to(device=device), batch)  # (B, N) bool: True = real image
+        subject_tokens = slots.repeat_interleave(query_tokens, dim=1)  # same HW per slot as the query level
+        keep = torch.cat([torch.ones(batch, query_tokens, dtype=torch.bool, device=device), subject_tokens], dim=1)
+        mask = torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill(~keep, torch.finfo(dtype).min)
+        return mask[:, None, :]

@@ -1,0 +1,1 @@
+"""The ``ezigen`` command line (click)."""

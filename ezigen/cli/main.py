@@ -1,0 +1,66 @@
+"""Entry point: builds the command group (builtins + plugin commands) and maps errors to exit codes.
+
+Every :class:`~ezigen.errors.EzigenError` (bad recipe, bad image, unknown name, unwritable
+output, ...) prints one message to stderr and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ezigen._version import __version__
+from ezigen.errors import EzigenError
+
+
+def quiet_libraries() -> None:
+    """Keep library chatter (progress bars, torchvision fallbacks) out of a CLI's output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ezigen")
+def cli() -> None:
+    """ezigen: zero-shot subject-driven generation on Stable Diffusion (EZIGen and baselines)."""
+
+
+COMMAND_MODULES = ("generate", "recipes", "plugins_cmd", "tiny", "weights")
+
+
+def build_cli() -> click.Group:
+    import importlib
+
+    from ezigen.plugins import components
+
+    for name in COMMAND_MODULES:
+        cli.add_command(importlib.import_module(f"ezigen.cli.{name}").command)
+    components().pm.hook.ezigen_register_commands(cli=cli)
+    return cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    quiet_libraries()
+    try:
+        group = build_cli()
+        group.main(args=argv, prog_name="ezigen", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except EzigenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

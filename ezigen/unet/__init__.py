@@ -1,0 +1,1 @@
+"""Touching the UNet by name: layer naming, feature capture, reversible attachments."""

@@ -1,0 +1,82 @@
+"""Converting released checkpoints into ezigen fusion weight files.
+
+``ezigen-official``: the released EZIGen checkpoint (spec §6.2) — an Accelerate ``save_state``
+folder holding ``model.safetensors`` or ``pytorch_model.bin`` (or one such file) with the full
+main-UNet state dict: every SD UNet key, plus per block
+``<block>.adapter.{to_q,to_k,to_v,to_out.0}.*`` and ``<block>.adapter_norm.*``, plus
+``learnable_weights``. The file is validated against the backbone by loading it *strictly*
+into the backbone's UNet with the adapters attached (a private copy); any mismatch fails with
+the lists of missing and unexpected keys. A file with only the adapter keys is accepted too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ezigen.errors import WeightsError
+from ezigen.weights_file import check_keys, read_state_dict
+
+CHECKPOINT_FILES = ("model.safetensors", "pytorch_model.bin", "diffusion_pytorch_model.safetensors",
+                    "diffusion_pytorch_model.bin")
+
+
+def find_checkpoint_file(src: str) -> str:
+    if os.path.isfile(src):
+        return src
+    if os.path.isdir(src):
+        for name in CHECKPOINT_FILES:
+            path = os.path.join(src, name)
+            if os.path.isfile(path):
+                return path
+        raise WeightsError(f"{src!r} is a folder without a checkpoint file (looked for {', '.join(CHECKPOINT_FILES)})")
+    raise WeightsError(f"checkpoint {src!r} does not exist")
+
+
+def _strip_prefixes(state: dict[str, Any]) -> dict[str, Any]:
+    # Accelerate unwraps DDP before saving, but a checkpoint saved from a wrapped model has "module."
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+
+
+def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: Callable[[str], None] = print) -> dict:
+    """Validate a released EZIGen checkpoint against ``backbone_pretrained`` and write the adapter file ``dst``."""
+    import torch
+
+    from ezigen.builtins.backbones.stable_diffusion import StableDiffusionBackbone, StableDiffusionConfig
+    from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
+    from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+
+    path = find_checkpoint_file(src)
+    state, _meta = read_state_dict(path)
+    state = _strip_prefixes(state)
+    backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained), cache=False)
+    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    adapter_keys = set(fusion.weights_state())
+    has_base = any(k not in adapter_keys for k in state)
+    report: dict[str, Any] = {"source": path, "tensors": len(state), "layers": len(fusion.layers)}
+    if has_base:
+        attachment = fusion.attach(backbone.unet)
+        try:
+            plain = {k: v.detach().clone() for k, v in backbone.unet.state_dict().items() if k not in adapter_keys}
+            expected = {k: tuple(v.shape) for k, v in backbone.unet.state_dict().items()}
+            check_keys(expected, state, f"the main UNet of {backbone_pretrained!r} with EZIGen adapters "
+                       f"({len(fusion.layers)} blocks)", f"checkpoint {path!r}")
+            backbone.unet.load_state_dict(state, strict=True)
+            changed = [k for k, v in plain.items() if not torch.equal(v, state[k].to(v.dtype))]
+        finally:
+            attachment.detach()
+        report["base_tensors_differing_from_backbone"] = len(changed)
+        if changed:
+            log(f"note: {len(changed)} base UNet tensors in the checkpoint differ from {backbone_pretrained!r} "
+                f"(e.g. {changed[0]}); only the adapters are converted")
+    else:
+        check_keys({k: tuple(v.shape) for k, v in fusion.weights_state().items()}, state,
+                   f"EZIGen adapters for {backbone_pretrained!r}", f"checkpoint {path!r}")
+        fusion.load_weights_state(state)
+    fusion.save_weights(dst)
+    report["written"] = dst
+    return report
+
+
+CONVERTERS = {"ezigen-official": convert_ezigen_official}

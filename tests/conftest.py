@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny models built once per session, offline hub, quiet libraries."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.pop("EZIGEN_DISABLE_PLUGINS", None)
+os.environ.pop("EZIGEN_FEATURE_CACHE", None)
+
+import pytest  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(REPO), "shared")
+DREAMBENCH = os.path.join(SHARED, "data", "dreambench")
+
+needs_dreambench = pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason="../shared/data/dreambench not present")
+
+
+@pytest.fixture(scope="session")
+def tiny_folders(tmp_path_factory):
+    """tiny:sd21 and tiny:sdxl saved as diffusers folders (as `ezigen tiny save` writes them)."""
+    from ezigen.builtins.backbones.tiny import save_tiny
+
+    root = tmp_path_factory.mktemp("tiny")
+    folders = {}
+    for kind in ("sd21", "sdxl"):
+        folder = root / kind
+        save_tiny(f"tiny:{kind}", str(folder))
+        folders[kind] = str(folder)
+    return folders
+
+
+@pytest.fixture(scope="session")
+def subject_image():
+    """A synthetic subject on white: a red disc with blue stripes (64x48, non-square)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (64, 48), "white")
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((12, 4, 52, 44), fill=(220, 30, 30))
+    for x in range(16, 50, 8):
+        draw.line((x, 8, x, 40), fill=(20, 40, 200), width=3)
+    return image
+
+
+@pytest.fixture(scope="session")
+def subject_path(tmp_path_factory, subject_image):
+    path = tmp_path_factory.mktemp("subject") / "subject.png"
+    subject_image.save(path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _no_progress_bars(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def build(recipe: str, *overrides: str, tiny: bool = True):
+    """Load and build a recipe (tiny by default)."""
+    import ezigen
+
+    return ezigen.build_system(ezigen.load_recipe(recipe, list(overrides), tiny=tiny))
