@@ -62,7 +62,9 @@ def _type_name(tp: Any) -> str:
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return f"a list of {_type_name(args[0])}"
+            return f"a list of {_type_name(args[0]).removeprefix('an ').removeprefix('a ')}s"
+        if len(set(args)) == 1:
+            return f"a list of {len(args)} {_type_name(args[0]).removeprefix('an ').removeprefix('a ')}s"
         return f"a list of {len(args)} values"
     if origin is dict:
         return "a mapping"

@@ -123,7 +123,10 @@ def parse_override(expression: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Set each ``a.b=VALUE``. Changing a section's ``type`` drops that section's other keys from the
+    files (they belong to the old component), keeping keys given with ``--set``."""
     data = copy.deepcopy(data)
+    given: set[tuple[str, ...]] = set()
     for expression in overrides:
         parts, value = parse_override(expression)
         node = data
@@ -131,7 +134,11 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             if not isinstance(node.get(part), dict):
                 node[part] = LocatedDict()
             node = node[part]
+        if parts[-1] == "type" and node.get("type") != value:
+            for key in [k for k in node if tuple(parts[:-1]) + (k,) not in given and k != "type"]:
+                del node[key]
         node[parts[-1]] = value
+        given.add(tuple(parts))
         if isinstance(node, LocatedDict):
             node.locations[parts[-1]] = f"--set {'.'.join(parts)}"
     return data

@@ -43,7 +43,10 @@ class AdapterAttentionConfig:
 
 
 class AdapterAttention:
-    """Registry entry (torch-free); ``from_config`` builds the module from the backbone's UNet."""
+    """EZIGen's adapter attention in every transformer block, between self- and cross-attention (spec §2.3).
+
+    This registry entry is torch-free; ``from_config`` builds the module from the backbone's UNet.
+    """
 
     config_class = AdapterAttentionConfig
 
