@@ -55,7 +55,7 @@ def build_system(recipe: Recipe | str, *, overrides: list[str] | tuple[str, ...]
     encoder = recipe.subject_encoder.build(backbone) if recipe.subject_encoder else None
     fusion = None
     if recipe.fusion is not None:
-        fusion = recipe.fusion.build(backbone)
+        fusion = recipe.fusion.build(backbone, encoder=encoder)
         weights = getattr(recipe.fusion.config, "weights", None)
         if weights:
             fusion.load_weights(resolve_weights(weights, components))

@@ -48,10 +48,12 @@ class SubjectEncoder(Protocol):
 class Attachment(Protocol):
     """A fusion installed in one UNet. Reversible by construction."""
 
-    def set_subject(self, features: SubjectFeatures | None, active: torch.Tensor | None = None) -> None:
+    def set_subject(self, features: SubjectFeatures | None, active: torch.Tensor | None = None,
+                    uncond: torch.Tensor | None = None) -> None:
         """Features for the following UNet calls (None: subject path off, UNet bit-identical to plain).
 
-        ``active`` (B,) of 0/1 switches the subject path per batch sample (subject-free CFG branch).
+        ``active`` (B,) of 0/1 switches the subject path per batch row (subject-free CFG branch);
+        ``uncond`` (B,) bool marks the unconditional CFG rows (IP-Adapter gives them "no image").
         """
         ...
 
@@ -70,6 +72,9 @@ class Fusion(Protocol):
     accepts: ClassVar[frozenset[FeatureKind]]
 
     def attach(self, unet: Any) -> Attachment: ...
+
+    @classmethod
+    def input_kinds(cls, config: Any) -> frozenset[FeatureKind]: ...
 
     def trainable_parameters(self) -> list[Any]: ...
 

@@ -71,6 +71,7 @@ class SubjectFeatures:
     ``reference`` (REFERENCE): dict with ``latents`` (N_sub, 4, h, w) and the conditioning.
     ``slot_mask`` (training): (B, N_sub) bool, True where a subject slot holds a real image
     (False: padding), for fusions that can mask padded slots out of attention.
+    ``extras``: further tensors, e.g. ``null_tokens`` (1, T, D): the encoder's "no subject" tokens.
     ``info``: plain data describing how they were made (encoder, model, timestep, ...).
     """
 
@@ -79,6 +80,7 @@ class SubjectFeatures:
     tokens: torch.Tensor | None = None
     reference: Mapping[str, Any] | None = None
     slot_mask: torch.Tensor | None = None
+    extras: Mapping[str, torch.Tensor] = attrs.field(factory=dict)
     info: Mapping[str, Any] = attrs.field(factory=dict)
 
     def to(self, device: Any = None, dtype: Any = None) -> SubjectFeatures:
@@ -93,6 +95,7 @@ class SubjectFeatures:
             tokens=move(self.tokens) if self.tokens is not None else None,
             reference={k: move(v) for k, v in self.reference.items()} if self.reference is not None else None,
             slot_mask=self.slot_mask.to(device=device) if self.slot_mask is not None else None,
+            extras={k: move(v) for k, v in self.extras.items()},
         )
 
 

@@ -29,8 +29,13 @@ def load_clip(pretrained: str) -> tuple[Any, Any]:
 
 
 @functools.lru_cache(maxsize=4)
-def load_clip_vision(pretrained: str) -> tuple[Any, Any]:
-    """(CLIPVisionModelWithProjection, image processor): the image tower alone (IP-Adapter's encoder)."""
+def load_clip_vision(pretrained: str, subfolder: str | None = None) -> tuple[Any, Any]:
+    """(CLIPVisionModelWithProjection, image processor): the image tower alone (IP-Adapter's encoder).
+
+    ``subfolder`` addresses an encoder inside a repo (``h94/IP-Adapter`` + ``models/image_encoder``).
+    Such folders often have no preprocessor config; CLIP's default preprocessing (224 px, the
+    OpenAI mean/std) is used then, as diffusers' IP-Adapter pipelines do.
+    """
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
 
     from transformers import CLIPVisionModelWithProjection
@@ -44,10 +49,15 @@ def load_clip_vision(pretrained: str) -> tuple[Any, Any]:
         vision.visual_projection.load_state_dict(full.visual_projection.state_dict())
         return vision.eval().requires_grad_(False), tiny_clip_processor().image_processor
     _reject_other_tiny(pretrained, "tiny:clip")
-    from transformers import AutoImageProcessor
+    from transformers import CLIPImageProcessor
 
-    model = _from_pretrained(CLIPVisionModelWithProjection, pretrained)
-    processor = _from_pretrained(AutoImageProcessor, pretrained)
+    kwargs = {"subfolder": subfolder} if subfolder else {}
+    model = _from_pretrained(CLIPVisionModelWithProjection, pretrained, **kwargs)
+    try:
+        processor = CLIPImageProcessor.from_pretrained(pretrained, **kwargs)
+    except Exception:  # no preprocessor_config.json beside the weights
+        size = int(model.config.image_size)
+        processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
     return model.eval().requires_grad_(False), processor
 
 
@@ -71,9 +81,9 @@ def _reject_other_tiny(pretrained: str, expected: str) -> None:
         raise EzigenError(f"{pretrained!r} is not a model of this kind; the tiny stand-in here is {expected!r}")
 
 
-def _from_pretrained(cls: Any, pretrained: str) -> Any:
+def _from_pretrained(cls: Any, pretrained: str, **kwargs: Any) -> Any:
     try:
-        return cls.from_pretrained(pretrained)
+        return cls.from_pretrained(pretrained, **kwargs)
     except Exception as exc:  # offline hub, missing folder, wrong model type
         raise EzigenError(
             f"cannot load {cls.__name__} from {pretrained!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "

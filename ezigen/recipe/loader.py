@@ -189,6 +189,13 @@ def check_requires(recipe: Recipe, components: Any) -> None:
         raise RecipeError(problems, recipe.source)
 
 
+def is_hub_reference(value: Any) -> bool:
+    """A hub id (``owner/name``) or ``hf://`` URI: not a local path, not an embedded name (``tiny:sd21``)."""
+    if not isinstance(value, str) or os.path.exists(value):
+        return False
+    return value.startswith("hf://") or ":" not in value
+
+
 def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
     """The recipe with every hub model id replaced by the tiny model of its kind (DESIGN §6, ``--tiny``).
 
@@ -210,8 +217,7 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
         for field in attrs.fields(type(spec.config)):
             kind = field_tiny(field)
             value = node.get(field.name)
-            # only hub ids are replaced: not local paths, not embedded names such as tiny:sd21 or toy:base
-            if kind is None or not isinstance(value, str) or ":" in value or os.path.exists(value):
+            if kind is None or not is_hub_reference(value):
                 continue
             if f"{path}.{field.name}" in overridden and kind == "drop":
                 continue

@@ -86,21 +86,25 @@ def denoise(
         cfg = guidance.text_scale > 1.0 and conditioning.uncond is not None
         three = subject_on and cfg and subject.subject_guidance is not None
 
-        # (prompt embeds, subject active) per branch, unconditional first as in diffusers
+        # (prompt embeds, subject active, unconditional) per branch, unconditional first as in diffusers
         if three:
-            branches = [(conditioning.uncond, False), (conditioning.uncond, True), (conditioning.cond, True)]
+            branches = [(conditioning.uncond, False, True), (conditioning.uncond, True, True),
+                        (conditioning.cond, True, False)]
         elif cfg:
-            branches = [(conditioning.uncond, subject_on), (conditioning.cond, subject_on)]
+            branches = [(conditioning.uncond, subject_on, True), (conditioning.cond, subject_on, False)]
         else:
-            branches = [(conditioning.cond, subject_on)]
+            branches = [(conditioning.cond, subject_on, False)]
 
         if subject is not None:
             if subject_on:
                 active = None
-                if not all(on for _, on in branches):
-                    active = torch.tensor([float(on) for _, on in branches for _ in range(batch)])
+                if not all(on for _, on, _ in branches):
+                    active = torch.tensor([float(on) for _, on, _ in branches for _ in range(batch)])
+                uncond = None
+                if cfg:
+                    uncond = torch.tensor([is_uncond for _, _, is_uncond in branches for _ in range(batch)])
                 subject.attachment.set_scale(subject.scale * guidance.subject_scale)
-                subject.attachment.set_subject(subject.features, active=active)
+                subject.attachment.set_subject(subject.features, active=active, uncond=uncond)
                 extra_evals = _prepare_step(subject.attachment, t, len(branches) * batch)
                 if trace is not None and extra_evals:
                     trace.count("unet_evals", extra_evals)
@@ -109,7 +113,7 @@ def denoise(
 
         model_input = torch.cat([latents] * len(branches)) if len(branches) > 1 else latents
         model_input = scheduler.scale_model_input(model_input, t)
-        embeds = PromptEmbeds.cat([b for b, _ in branches]) if len(branches) > 1 else branches[0][0]
+        embeds = PromptEmbeds.cat([b[0] for b in branches]) if len(branches) > 1 else branches[0][0]
         eps = backbone.predict_noise(model_input, t, embeds)
         if trace is not None:
             trace.count("unet_evals", int(model_input.shape[0]))

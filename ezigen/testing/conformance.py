@@ -113,8 +113,8 @@ def check_subject_encoder(cls: Any, backbone: Any = None) -> Any:
     return features
 
 
-def features_for(kinds: frozenset[FeatureKind], backbone: Any, components: Any) -> Any:
-    """Features of an accepted kind, from the first registered encoder that makes them."""
+def encoder_for(kinds: frozenset[FeatureKind], backbone: Any, components: Any) -> tuple[Any, Any]:
+    """(encoder, features) of an accepted kind, from the first registered encoder that makes them."""
     registry = components.registry("subject_encoders")
     for name in registry.names():
         cls = registry.get(name)
@@ -125,8 +125,8 @@ def features_for(kinds: frozenset[FeatureKind], backbone: Any, components: Any) 
         for candidate in _encoder_variants(cls, config):
             if cls.output_kind(candidate) in kinds:
                 encoder = cls.from_config(candidate, backbone)
-                return encoder.encode(subject_for_tests(), backbone)
-    return None
+                return encoder, encoder.encode(subject_for_tests(), backbone)
+    return None, None
 
 
 def _encoder_variants(cls: Any, config: Any) -> list[Any]:
@@ -143,7 +143,8 @@ def check_fusion(cls: Any, backbone: Any = None, components: Any = None) -> None
     components = components or default_components()
     backbone = backbone or tiny_backbone()
     config = check_config(cls)
-    fusion = cls.from_config(config, backbone)
+    encoder, features = encoder_for(cls.input_kinds(config), backbone, components)
+    fusion = cls.from_config(config, backbone, encoder=encoder)
     unet = backbone.unet
     generator = torch.Generator().manual_seed(0)
     sample = torch.randn(backbone.latent_shape(2), generator=generator)
@@ -161,7 +162,6 @@ def check_fusion(cls: Any, backbone: Any = None, components: Any = None) -> None
     try:
         attachment.set_subject(None)
         assert torch.equal(run(), plain), f"{cls.__name__}: with the subject off the UNet is not bit-identical"
-        features = features_for(cls.input_kinds(config), backbone, components)
         if features is not None:
             attachment.set_subject(features)
             if hasattr(attachment, "prepare_step"):

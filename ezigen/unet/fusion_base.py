@@ -25,6 +25,7 @@ class FusionState:
     def __init__(self) -> None:
         self.features: Any = None
         self.active: torch.Tensor | None = None  # (B,) of 0/1, or None = all active
+        self.uncond: torch.Tensor | None = None  # (B,) bool: rows of the unconditional CFG branch, or None
         self.scale: float = 1.0
 
     def gate(self, output: torch.Tensor) -> torch.Tensor:
@@ -45,11 +46,15 @@ class Attachment:
         self.patch = patch
         self.state = state
 
-    def set_subject(self, features: Any, active: torch.Tensor | None = None) -> None:
+    def set_subject(self, features: Any, active: torch.Tensor | None = None,
+                    uncond: torch.Tensor | None = None) -> None:
+        """Features for the next UNet calls (None: off). ``active`` (B,) switches the subject per row;
+        ``uncond`` (B,) marks the unconditional CFG rows (for fusions whose convention treats them apart)."""
         if features is not None:
             self.fusion.check_features(features)
         self.state.features = features
         self.state.active = active if features is not None else None
+        self.state.uncond = uncond if features is not None else None
 
     def set_scale(self, scale: float) -> None:
         self.state.scale = float(scale)

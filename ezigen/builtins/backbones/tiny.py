@@ -224,9 +224,9 @@ def tiny_clip_model():
     from transformers import CLIPConfig, CLIPModel
 
     tokenizer = tiny_tokenizer()
-    text = _text_config(tokenizer).to_dict()
+    text = _text_config(tokenizer, projection_dim=32).to_dict()
     vision = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-                  image_size=32, patch_size=4, hidden_act="gelu")
+                  image_size=32, patch_size=4, hidden_act="gelu", projection_dim=32)
     return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=32)).eval()
 
 

@@ -55,7 +55,7 @@ class AdapterAttention:
         return frozenset({FeatureKind.SPATIAL})
 
     @classmethod
-    def from_config(cls, config: AdapterAttentionConfig, backbone: Any):
+    def from_config(cls, config: AdapterAttentionConfig, backbone: Any, encoder: Any = None):
         from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
 
         return AdapterAttentionFusion(config, backbone)

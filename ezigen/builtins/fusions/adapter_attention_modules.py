@@ -85,7 +85,7 @@ class AdapterSelfAttentionProcessor:
             return a1
         h1 = h + a1  # (B, HW, C)
         u = self.holder.adapter_norm(h1)
-        subject = features.layers[self.name].to(dtype=u.dtype)  # (1 or B, N*HW, C)
+        subject = self.fusion.subject_tokens(features, self.name, self.index).to(dtype=u.dtype)  # (1 or B, N*HW, C)
         subject = subject * self.fusion.learnable_weights[self.index].to(u.dtype)
         subject = match_batch(subject, u.shape[0])
         kv = torch.cat([u, subject], dim=1)  # (B, HW + N*HW, C)
@@ -141,6 +141,10 @@ class AdapterAttentionFusion(FusionModule):
             patch.add_module(name, "adapter", holder.adapter)
             patch.add_module(name, "adapter_norm", holder.adapter_norm)
         patch.add_parameter("learnable_weights", self.learnable_weights)
+
+    def subject_tokens(self, features: Any, name: str, index: int) -> torch.Tensor:
+        """S_l for block ``name``: the encoder's features of that block (1 or B, N*HW, C)."""
+        return features.layers[name]
 
     def check_features(self, features: Any) -> None:
         if features.kind is not FeatureKind.SPATIAL or features.layers is None:
