@@ -190,7 +190,7 @@ def _load_parts_uncached(pretrained: str, dtype: DType, vae: str | None, variant
         index = _model_index(pretrained)
         kind = probe_kind(pretrained)
         names = COMPONENTS_SDXL if kind is BackboneKind.SDXL else COMPONENTS_SD
-        parts = {}
+        parts = {"force_zeros_for_empty_prompt": bool(index.get("force_zeros_for_empty_prompt", True))}
         for name in names:
             library, class_name = index[name]
             module = diffusers if library == "diffusers" else transformers
@@ -243,6 +243,8 @@ class StableDiffusionBackbone:
         self.tokenizer_2 = parts.get("tokenizer_2")
         self.scheduler_config = dict(parts["scheduler"].config)
         self._default_scheduler_class = type(parts["scheduler"])
+        # SDXL pipelines' config: a null negative prompt means zero embeddings (True for SDXL-base)
+        self.force_zeros_for_empty_prompt = bool(parts.get("force_zeros_for_empty_prompt", True))
 
     @classmethod
     def from_config(cls, config: StableDiffusionConfig, *, cache: bool = True) -> StableDiffusionBackbone:
@@ -347,7 +349,8 @@ class StableDiffusionBackbone:
         """Text conditioning as the diffusers pipelines build it.
 
         ``negative_prompts=None`` means the pipeline default: the empty prompt for SD2.1, zero
-        embeddings for SDXL models whose config sets ``force_zeros_for_empty_prompt`` (all SDXL-base).
+        embeddings for SDXL models whose ``model_index.json`` sets ``force_zeros_for_empty_prompt``
+        (SDXL-base does; it is the pipeline's default), the empty prompt otherwise.
         """
         import torch
 
@@ -363,10 +366,11 @@ class StableDiffusionBackbone:
             cond = PromptEmbeds(embeds, pooled, self.time_ids(len(prompts)))
             uncond = None
             if cfg:
-                if negative_prompts is None:
+                if negative_prompts is None and self.force_zeros_for_empty_prompt:
                     uncond = PromptEmbeds(torch.zeros_like(embeds), torch.zeros_like(pooled), cond.time_ids)
                 else:
-                    n_embeds, n_pooled = self._encode_sdxl(negative_prompts)
+                    negatives = negative_prompts if negative_prompts is not None else [""] * len(prompts)
+                    n_embeds, n_pooled = self._encode_sdxl(negatives)
                     uncond = PromptEmbeds(n_embeds, n_pooled, cond.time_ids)
             return Conditioning(cond, uncond)
 
