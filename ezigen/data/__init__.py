@@ -1,0 +1,1 @@
+"""Training data: the JSONL manifest format and builders from real dataset formats (COCO, YouTube-VIS)."""
