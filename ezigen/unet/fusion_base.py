@@ -27,6 +27,7 @@ class FusionState:
         self.active: torch.Tensor | None = None  # (B,) of 0/1, or None = all active
         self.uncond: torch.Tensor | None = None  # (B,) bool: rows of the unconditional CFG branch, or None
         self.scale: float = 1.0
+        self.mask_padding: bool = False  # training: hide padded subject slots from attention
 
     def gate(self, output: torch.Tensor) -> torch.Tensor:
         """scale * output, zeroed for inactive batch rows (output (B, ...))."""

@@ -57,6 +57,35 @@ class TokenEncoder:
         self.model.to(device=device, dtype=dtype)
         return self
 
+    def encode_batch(self, images: list[list[Any]], prompts: list[list[str]], slots: int, backbone: Any,
+                     generator: Any) -> SubjectFeatures:
+        """Training: B samples of up to ``slots`` images -> tokens (B, slots * T, D), ``slot_mask`` (B, slots).
+
+        Empty slots get zero pixel values (the mean colour after normalisation)."""
+        import torch
+
+        batch = len(images)
+        flat = [image for subject_images in images for image in subject_images[:slots]]
+        inputs = self.processor(images=flat, return_tensors="pt")["pixel_values"]
+        pixels = torch.zeros((batch * slots,) + tuple(inputs.shape[1:]), dtype=inputs.dtype)
+        slot_mask = torch.zeros(batch, slots, dtype=torch.bool)
+        used = 0
+        for b, subject_images in enumerate(images):
+            for j in range(min(len(subject_images), slots)):
+                pixels[b * slots + j] = inputs[used]
+                slot_mask[b, j] = True
+                used += 1
+        pixels = pixels.to(device=self.model.device, dtype=self.model.dtype)
+        with torch.no_grad():
+            tokens = self.tokens(pixels)  # (B*slots, T, D)
+            null = self.null_tokens(pixels)
+        per_image, dim = tokens.shape[1], tokens.shape[2]
+        info = {"encoder": self.name, "tokens_per_image": per_image, "dim": dim, "slots": slots,
+                **unstructure(self.config)}
+        return SubjectFeatures(FeatureKind.TOKENS, tokens=tokens.reshape(batch, slots * per_image, dim).detach(),
+                               slot_mask=slot_mask.to(self.model.device), extras={"null_tokens": null.detach()},
+                               info=info)
+
     def encode(self, subject: SubjectInput, backbone: Any = None) -> SubjectFeatures:
         import torch
 

@@ -142,5 +142,42 @@ class UNetSubjectEncoder:
         return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, info=info)
 
 
+    def encode_batch(self, images: list[list[Any]], prompts: list[list[str]], slots: int, backbone: Any,
+                     generator: Any) -> SubjectFeatures:
+        """Training: B samples of up to ``slots`` subjects -> layers (B, slots * HW, C) and ``slot_mask`` (B, slots).
+
+        Empty slots are padded as released: a zero image (mid-grey in [-1, 1]) with the empty
+        prompt (the released code uses all-zero token ids). One t-noise draw per sample is
+        broadcast over its slots (spec §3.2).
+        """
+        import torch
+
+        unet = self._own_unet if self._own_unet is not None else backbone.unet
+        batch = len(images)
+        resolution = backbone.resolution
+        pixels = torch.zeros(batch * slots, 3, resolution, resolution)
+        slot_mask = torch.zeros(batch, slots, dtype=torch.bool)
+        texts = [""] * (batch * slots)
+        for b, (subject_images, subject_prompts) in enumerate(zip(images, prompts)):
+            for j, (image, prompt) in enumerate(list(zip(subject_images, subject_prompts))[:slots]):
+                pixels[b * slots + j] = self.preprocess(SubjectInput.from_images([image], prompt), resolution)[0]
+                slot_mask[b, j] = True
+                texts[b * slots + j] = prompt
+        with torch.no_grad():
+            latents = backbone.encode_images(pixels.to(backbone.device), generator=generator)  # (B*slots, 4, h, w)
+            noise = torch.randn((batch, 1) + tuple(latents.shape[1:]), generator=generator)
+            noise = noise.expand(batch, slots, *latents.shape[1:]).reshape(latents.shape)
+            timestep = torch.full((batch * slots,), self.config.timestep, device=latents.device, dtype=torch.long)
+            noisy = backbone.training_scheduler.add_noise(latents, noise.to(latents), timestep)
+            embeds = backbone.encode_prompt(texts, None, cfg=False).cond
+            names = transformer_block_names(unet)
+            with capture_block_features(unet, names, self.config.position) as captured:
+                backbone.predict_noise(noisy, timestep, embeds, unet=unet)
+            layers = {n: captured[n].reshape(batch, slots * captured[n].shape[1], captured[n].shape[2]).detach()
+                      for n in names}
+        info = {"encoder": "unet", "slots": slots, "unet_evals": batch * slots, **unstructure(self.config)}
+        return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, slot_mask=slot_mask.to(backbone.device), info=info)
+
+
 def _repeat_embeds(prompt: Any, count: int) -> Any:
     return prompt.repeat(count) if count > 1 else prompt

@@ -89,7 +89,7 @@ class AdapterSelfAttentionProcessor:
         subject = subject * self.fusion.learnable_weights[self.index].to(u.dtype)
         subject = match_batch(subject, u.shape[0])
         kv = torch.cat([u, subject], dim=1)  # (B, HW + N*HW, C)
-        mask = self.fusion.token_mask(self.state, u.shape[0], u.shape[1], u.device, u.dtype)
+        mask = self.fusion.token_mask(self.state, u.shape[0], u.shape[1], subject.shape[1], u.device, u.dtype)
         o = self.holder.adapter(u, encoder_hidden_states=kv, attention_mask=mask)  # (+ u when residual_connection)
         if self.fusion.config.gated:
             o = torch.tanh(self.holder.adapter.gated_weight.to(o.dtype)) * o
@@ -156,12 +156,14 @@ class AdapterAttentionFusion(FusionModule):
                 f"(first: {missing[0]}); were they made with another backbone?"
             )
 
-    def token_mask(self, state: FusionState, batch: int, query_tokens: int, device: Any, dtype: Any):
-        """Additive key mask (B, 1, HW + N*HW) hiding padded subject slots, when training asks for it."""
-        if state.features.slot_mask is None:
+    def token_mask(self, state: FusionState, batch: int, query_tokens: int, subject_tokens: int, device: Any,
+                   dtype: Any):
+        """Additive key mask (B, 1, HW + N*T) hiding padded subject slots (training with ``mask_padding``)."""
+        if state.features.slot_mask is None or not state.mask_padding:
             return None
         slots = match_batch(state.features.slot_mask.to(device=device), batch)  # (B, N) bool: True = real image
-        subject_tokens = slots.repeat_interleave(query_tokens, dim=1)  # same HW per slot as the query level
-        keep = torch.cat([torch.ones(batch, query_tokens, dtype=torch.bool, device=device), subject_tokens], dim=1)
+        per_slot = subject_tokens // slots.shape[1]
+        subject = slots.repeat_interleave(per_slot, dim=1)  # (B, N*T)
+        keep = torch.cat([torch.ones(batch, query_tokens, dtype=torch.bool, device=device), subject], dim=1)
         mask = torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill(~keep, torch.finfo(dtype).min)
         return mask[:, None, :]
