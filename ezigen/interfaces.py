@@ -106,7 +106,11 @@ class StopCriterion(Protocol):
 
 @runtime_checkable
 class Metric(Protocol):
-    """An evaluation metric over generated images."""
+    """An evaluation metric over generated images (see ``ezigen.builtins.metrics``)."""
 
     config_class: ClassVar[type]
-    name: str
+
+    def score(self, images: list[Any], references: list[Any] | None = None,
+              prompts: list[str] | None = None) -> list[float]:
+        """One score per image; ``references``: the subject's real images, the conditioning image first."""
+        ...

@@ -12,7 +12,7 @@ its config has required fields; otherwise its defaults are used. Checks (per kin
   attached with the subject off, the UNet output is bit-identical to the plain UNet; with the
   subject on (features from an encoder of an accepted kind) the output changes;
 - backbones: a tiny model loads and encodes a prompt;
-- metrics: ``score`` returns finite numbers for tiny inputs.
+- metrics: ``score`` returns one finite score per image, the same alone or in a batch.
 """
 
 from __future__ import annotations
@@ -185,8 +185,12 @@ def check_metric(cls: Any) -> None:
     from PIL import Image
 
     images = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
-    scores = metric.score(images, references=images, prompts=["a red image", "a blue image"])
+    prompts = ["a red image", "a blue image"]
+    scores = metric.score(images, references=images, prompts=prompts)
     assert len(scores) == len(images) and all(math.isfinite(float(s)) for s in scores)
+    # one score per image, whatever else is in the batch (the evaluation scores in groups)
+    alone = [float(metric.score([im], references=images, prompts=[p])[0]) for im, p in zip(images, prompts)]
+    assert all(abs(a - float(s)) <= 1e-4 for a, s in zip(alone, scores)), f"{cls.__name__}: scores depend on the batch"
 
 
 def check_component(kind: str, name: str, components: Any = None) -> None:

@@ -1,0 +1,134 @@
+"""Generating the plan's images: each job once, reusing what a previous run left.
+
+A job's folder holds ``recipe.yaml`` and ``trace.json`` written first and ``image.png`` last
+(``ezigen.outputs.write_generation``, atomic writes), so an ``image.png`` always has the trace
+of its own run beside it. A job is done when its image exists; a run killed half-way leaves
+at most a folder without an image, which the next run regenerates.
+
+A done job is reused only if it was made by the same resolved recipe from the same inputs
+(prompt, seed, subject prompt, conditioning image); otherwise the run stops with an
+:class:`~ezigen.errors.OutputError` before generating anything, rather than mixing protocols
+in one results table or overwriting earlier images.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from ezigen.errors import OutputError
+from ezigen.evaluation.plan import Job
+
+
+@attrs.frozen(eq=False)
+class RecipeRun:
+    """A recipe under evaluation: its folder name under OUT/images and the resolved recipe."""
+
+    folder: str
+    recipe: Any
+
+    @property
+    def uses_subject(self) -> bool:
+        return self.recipe.subject_encoder is not None
+
+    def recipe_text(self) -> str:
+        from ezigen.recipe.yaml_loader import dump_yaml
+
+        return dump_yaml(self.recipe.to_data())
+
+
+@attrs.define
+class RunStats:
+    generated: int = 0
+    reused: int = 0
+
+    def __add__(self, other: RunStats) -> RunStats:
+        return RunStats(self.generated + other.generated, self.reused + other.reused)
+
+
+def read_trace(job: Job, out: str) -> dict[str, Any] | None:
+    path = os.path.join(job.folder(out), "trace.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def is_done(job: Job, run: RecipeRun, out: str, recipe_text: str) -> bool:
+    """Whether ``job``'s image exists; raise if it exists but was made differently (see module docstring)."""
+    image = job.image_path(out)
+    if not os.path.isfile(image):
+        return False
+    folder = job.folder(out)
+    trace = read_trace(job, out)
+    recipe_path = os.path.join(folder, "recipe.yaml")
+    if trace is None or not os.path.isfile(recipe_path):
+        return False  # an image without its trace is not a result of ours: make it again
+    hint = "use another --out, or delete that folder to regenerate it"
+    with open(recipe_path, encoding="utf-8") as fh:
+        if fh.read() != recipe_text:
+            raise OutputError(f"{image} was generated with a different recipe {run.recipe.name!r} (other settings, "
+                              f"--set or --tiny) than this run; {hint}")
+    recorded = trace.get("eval", {}).get("inputs")
+    wanted = job.inputs(run.uses_subject)
+    if recorded != wanted:
+        raise OutputError(f"{image} was generated from other inputs ({recorded}) than this run asks for ({wanted}); "
+                          f"{hint}")
+    return True
+
+
+def pending_jobs(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str) -> list[Job]:
+    """The jobs without a (matching) image; checks every existing one first."""
+    texts = {name: run.recipe_text() for name, run in runs.items()}
+    return [job for job in jobs if not is_done(job, runs[job.recipe], out, texts[job.recipe])]
+
+
+def job_record(job: Job, run: RecipeRun) -> dict[str, Any]:
+    """The ``eval`` entry written into the job's trace.json."""
+    return {
+        "job": job.key,
+        "bench": "dreambench",
+        "subject": job.subject.name,
+        "class": job.subject.class_name,
+        "live": job.subject.live,
+        "prompt_index": job.prompt.index,
+        "prompt_kind": job.prompt.kind.value,
+        "clip_prompt": job.clip_prompt,
+        "inputs": job.inputs(run.uses_subject),
+    }
+
+
+def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: Any,
+             log: Callable[[str], None] = lambda _: None) -> RunStats:
+    """Generate every job of ``jobs`` that is not done (one System per recipe, built only when needed)."""
+    from ezigen.outputs import write_generation
+
+    todo = pending_jobs(jobs, runs, out)
+    stats = RunStats(generated=0, reused=len(jobs) - len(todo))
+    for name, run in runs.items():
+        mine = [job for job in todo if job.recipe == name]
+        if not mine:
+            continue
+        from ezigen.build import build_system
+
+        system = build_system(run.recipe)
+        system.to(device)
+        for job in mine:
+            started = time.perf_counter()
+            result = system.generate(
+                prompt=job.generation_prompt,
+                subject=job.reference if run.uses_subject else None,
+                subject_prompt=job.subject.subject_prompt if run.uses_subject else None,
+                seed=job.seed,
+                num_images=1,
+            )
+            write_generation(job.folder(out), result, run.recipe, extra={"eval": job_record(job, run)})
+            stats.generated += 1
+            log(f"generated {job.key} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")
+        del system
+    return stats

@@ -1,0 +1,248 @@
+"""The issue's smoke path on the shared DreamBench: two recipes, --limit 2, --tiny, then a rerun.
+
+``ezigen eval text-only-sd21-base ezigen-sd21-base --tiny --bench dreambench --data
+../shared/data/dreambench --out DIR --limit 2`` must write every output offline, and a rerun must
+regenerate nothing. The numbers in the outputs are checked against direct computations.
+"""
+
+from __future__ import annotations
+
+import csv
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import torch
+
+from ezigen.evaluation.aggregate import fields
+from tests.conftest import DREAMBENCH, needs_dreambench
+from tests.test_evaluation_support import load_results, one_torch_thread
+
+pytestmark = needs_dreambench
+
+RECIPES = ("text-only-sd21-base", "ezigen-sd21-base")
+COLUMNS = ["dino", "clip-i", "clip-t", "dino-cond", "clip-i-cond"]
+OUTPUTS = ("results.csv", "results.json", "results.md", "fidelity_vs_text.png", "report.html")
+
+
+def image_mtimes(out):
+    stamps = {}
+    for root, _dirs, files in os.walk(os.path.join(out, "images")):
+        for name in files:
+            stamps[os.path.join(root, name)] = os.stat(os.path.join(root, name)).st_mtime_ns
+    return stamps
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke command run twice: {"out", "first", "rerun"}, each run (stdout, seconds, image-folder mtimes).
+
+    The seconds are kept for a look with --durations; speed goals are not asserted in tests (CONTRIBUTING)."""
+    out = str(tmp_path_factory.mktemp("smoke") / "eval")
+    args = ["eval", *RECIPES, "--tiny", "--bench", "dreambench", "--data", DREAMBENCH, "--out", out, "--limit", "2"]
+    runs = []
+    with one_torch_thread():
+        for _ in range(2):
+            started = time.perf_counter()
+            code, stdout, stderr = _run_captured(args)
+            assert code == 0, stderr
+            runs.append((stdout, time.perf_counter() - started, image_mtimes(out)))
+    return {"out": out, "first": runs[0], "rerun": runs[1]}
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _run_captured(args):
+    """(status, stdout, stderr) of an in-process CLI call (capsys is function-scoped; this fixture is not)."""
+    import contextlib
+    import io
+
+    from ezigen.cli.main import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main(args)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def test_smoke_writes_every_output_with_one_folder_per_image(smoke):
+    out = smoke["out"]
+    for name in OUTPUTS:
+        assert os.path.getsize(os.path.join(out, name)) > 0, name
+    data = load_results(out)
+    jobs = [(r["recipe"], r["subject"], r["prompt_index"], r["seed"])
+            for r in data["per_image"] if r["recipe"] in RECIPES]
+    assert sorted(jobs) == sorted((r, s, p, 0) for r in RECIPES for s in ("backpack", "backpack_dog") for p in (0, 1))
+    for row in data["per_image"]:
+        if row["recipe"] in RECIPES:
+            folder = os.path.join(out, os.path.dirname(row["image"]))
+            assert sorted(os.listdir(folder)) == ["image.png", "recipe.yaml", "trace.json"]
+    assert data["run"] == {"jobs": 8, "generated": 0, "reused": 8, "processes": 1}  # the rerun's record
+    assert "8 images generated, 0 reused" in smoke["first"][0]
+
+
+def test_rerun_regenerates_nothing(smoke):
+    first_stdout, _, before = smoke["first"]
+    rerun_stdout, _, after = smoke["rerun"]
+    assert "0 images generated, 8 reused" in rerun_stdout
+    assert before == after and len(before) == 8 * 3  # no image, trace or recipe rewritten
+
+
+def test_protocol_and_metric_backbones_are_recorded(smoke):
+    data = load_results(smoke["out"])
+    protocol = data["protocol"]
+    assert protocol["subjects"] == ["backpack", "backpack_dog"] and protocol["seeds"] == [0]
+    assert protocol["conditioning_images"] == {"backpack": "backpack/00.jpg", "backpack_dog": "backpack_dog/00.jpg"}
+    assert protocol["tiny"] is True and protocol["unique_token"] == ""
+    assert [m["column"] for m in data["metrics"]] == COLUMNS
+    dino = data["metrics"][0]
+    assert dino["backbone"] == "tiny:dino" and dino["config"]["references"] == "all"
+    assert dino["preprocessing"]["do_center_crop"] is True and dino["preprocessing"]["resample"] == "bicubic"
+    assert [r["name"] for r in data["recipes"]] == list(RECIPES)
+    assert data["recipes"][1]["recipe"]["backbone"]["pretrained"] == "tiny:sd21"
+    markdown = open(os.path.join(smoke["out"], "results.md"), encoding="utf-8").read()
+    assert "real images (real vs real)" in markdown and "tiny:dino (Dinov2Model)" in markdown
+
+
+def test_csv_and_json_hold_the_same_rows(smoke):
+    data = load_results(smoke["out"])
+    with open(os.path.join(smoke["out"], "results.csv"), encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == fields(COLUMNS)
+        rows = list(reader)
+    json_rows = data["per_image"] + data["per_recipe"] + data["per_subject"] + data["per_prompt_kind"]
+    assert len(rows) == len(json_rows)
+    for text_row, row in zip(rows, json_rows):
+        for key, value in row.items():
+            assert text_row[key] == ("" if value is None else str(value)), key
+    assert {r["scope"] for r in json_rows} == {"image", "recipe", "subject", "prompt_kind"}
+
+
+def test_aggregates_are_means_of_image_rows_and_traces(smoke):
+    data = load_results(smoke["out"])
+    for recipe in RECIPES:
+        images = [r for r in data["per_image"] if r["recipe"] == recipe]
+        row = next(r for r in data["per_recipe"] if r["recipe"] == recipe)
+        for column in COLUMNS:
+            assert row[column] == pytest.approx(sum(r[column] for r in images) / len(images), abs=2e-6)
+        traces = [read_json(os.path.join(smoke["out"], os.path.dirname(r["image"]), "trace.json")) for r in images]
+        assert row["unet_evals"] == pytest.approx(sum(t["totals"]["unet_evals"] for t in traces) / len(traces))
+        assert row["seconds"] == pytest.approx(sum(t["totals"]["seconds"] for t in traces) / len(traces), abs=1e-5)
+        kinds = [r for r in data["per_prompt_kind"] if r["recipe"] == recipe]
+        assert [(k["prompt_kind"], k["images"]) for k in kinds] == [("recontextualization", 4)]
+    text_only = next(r for r in data["per_recipe"] if r["recipe"] == "text-only-sd21-base")
+    assert text_only["unet_evals"] == 100  # 50 steps x CFG batch of 2
+
+
+def test_real_vs_real_row_matches_a_direct_computation(smoke):
+    from ezigen.builtins.backbones.tiny import tiny_dino_model
+    from ezigen.images import load_image
+    from tests.test_evaluation_metrics import by_hand_dino, dino_eval_processor
+
+    data = load_results(smoke["out"])
+    real = next(r for r in data["per_recipe"] if r["recipe"] == "real-images")
+    assert real["images"] == 11 and real["clip-t"] is None  # backpack 6 + backpack_dog 5 real images
+    assert 0 < real["dino"] <= 1 and 0 < real["clip-i"] <= 1
+    paths = sorted(os.path.join(DREAMBENCH, "backpack", f) for f in os.listdir(os.path.join(DREAMBENCH, "backpack")))
+    rows = by_hand_dino(tiny_dino_model(), dino_eval_processor(32), [load_image(p) for p in paths])  # (6, D)
+    by_image = {r["image"]: r for r in data["per_image"] if r["recipe"] == "real-images"}
+    for i in (0, 3):
+        others = [j for j in range(len(paths)) if j != i]
+        expected = float((rows[others] @ rows[i]).mean())
+        assert by_image[f"backpack/{i:02d}.jpg"]["dino"] == pytest.approx(expected, abs=2e-6)
+    assert by_image["backpack/00.jpg"]["dino-cond"] is None  # the conditioning image is not scored against itself
+    assert by_image["backpack/03.jpg"]["dino-cond"] == pytest.approx(float(rows[0] @ rows[3]), abs=2e-6)
+
+
+def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
+    from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor, tiny_dino_model
+    from ezigen.images import load_image
+    from tests.test_evaluation_metrics import by_hand_clip_images, by_hand_dino, dino_eval_processor, unit
+
+    data = load_results(smoke["out"])
+    row = next(r for r in data["per_image"] if r["recipe"] == "ezigen-sd21-base" and r["subject"] == "backpack_dog")
+    generated = load_image(os.path.join(smoke["out"], row["image"]))
+    folder = os.path.join(DREAMBENCH, "backpack_dog")
+    real = [load_image(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
+    processor = dino_eval_processor(32)
+    dino_model = tiny_dino_model()
+    g, r = by_hand_dino(dino_model, processor, [generated]), by_hand_dino(dino_model, processor, real)
+    assert row["dino"] == pytest.approx(float((g @ r.T).mean()), abs=2e-6)
+    assert row["dino-cond"] == pytest.approx(float((g @ r[:1].T).mean()), abs=2e-6)
+    clip, clip_processor = tiny_clip_model(), tiny_clip_processor()
+    image = by_hand_clip_images(clip, clip_processor, [generated])
+    with torch.no_grad():
+        text = unit(clip.get_text_features(**clip_processor.tokenizer([row["clip_prompt"]], return_tensors="pt")))
+    assert row["clip_prompt"] == row["prompt"] == "a backpack in the jungle"
+    assert row["clip-t"] == pytest.approx(float((image * text).sum()), abs=2e-6)
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sources, self.links, self.tags = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.sources.append(attrs["src"])
+        if tag == "a" and not attrs.get("href", "").startswith("#"):
+            self.links.append(attrs["href"])
+
+
+def test_report_is_self_contained_and_every_image_resolves(smoke):
+    from urllib.parse import unquote
+
+    text = open(os.path.join(smoke["out"], "report.html"), encoding="utf-8").read()
+    parser = _Links()
+    parser.feed(text)
+    assert "script" not in parser.tags and "link" not in parser.tags and "http" not in text
+    for src in parser.sources + parser.links:
+        assert os.path.isfile(os.path.join(smoke["out"], unquote(src))), src
+    generated = [s for s in parser.sources if s.startswith("images/")]
+    assert len(generated) == 8 and len([s for s in parser.sources if s.startswith("references/")]) == 11
+    assert "fidelity_vs_text.png" in parser.sources
+    # recipes side by side: each subject's grid has one column per recipe, in command-line order
+    assert text.count("<th>prompt</th><th>text-only-sd21-base</th><th>ezigen-sd21-base</th>") == 2
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no /usr/bin/chromium (the check is in docs/evaluation.md)")
+def test_report_opens_in_headless_chromium_with_every_grid_image_loaded(smoke, tmp_path):
+    """A copy of report.html with a probe script (the report itself has none) writes how many
+    images decoded into the DOM that --dump-dom prints."""
+    probe = os.path.join(smoke["out"], "_probe.html")
+    text = open(os.path.join(smoke["out"], "report.html"), encoding="utf-8").read()
+    script = ("<script>window.addEventListener('load', () => { const all = [...document.images];"
+              "all.forEach(i => i.loading = 'eager'); setTimeout(() => { document.body.dataset.loaded ="
+              " all.filter(i => i.complete && i.naturalWidth > 0).length + '/' + all.length; }, 500); });</script>")
+    with open(probe, "w", encoding="utf-8") as fh:
+        fh.write(text.replace("</body>", script + "</body>"))
+    try:
+        command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+                   f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000", "--dump-dom", f"file://{probe}"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(probe)
+    assert 'data-loaded="20/20"' in result.stdout, result.stderr[-2000:]
+
+
+def test_copying_the_output_folder_keeps_the_report_working(smoke, tmp_path):
+    copy = shutil.copytree(smoke["out"], tmp_path / "moved")
+    parser = _Links()
+    parser.feed(open(os.path.join(copy, "report.html"), encoding="utf-8").read())
+    assert all(os.path.isfile(os.path.join(copy, s)) for s in parser.sources)
