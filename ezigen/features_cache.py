@@ -23,7 +23,7 @@ CACHE_ENV = "EZIGEN_FEATURE_CACHE"
 class FeatureCache:
     def __init__(self, capacity: int = 16, cache_dir: str | None = None):
         self.capacity = capacity
-        self.cache_dir = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+        self.cache_dir = cache_dir or os.environ.get(CACHE_ENV) or None
         self._memory: OrderedDict[str, SubjectFeatures] = OrderedDict()
         self.hits = 0
         self.misses = 0

@@ -25,7 +25,7 @@ class GenerationResult:
     images: list[Any]
     trace: Trace
     latents: Any
-    seed: int
+    seed: int | list[int]
     prompts: list[str]
 
     @property
@@ -38,13 +38,14 @@ class System:
 
     def __init__(self, recipe: Recipe, backbone: Any, encoder: Any = None, fusion: Any = None,
                  schedule: Any = None, stop: Any = None, feature_cache: FeatureCache | None = None):
+        """``feature_cache`` defaults to an in-memory cache, on disk too when ``sampling.feature_cache`` is set."""
         self.recipe = recipe
         self.backbone = backbone
         self.encoder = encoder
         self.fusion = fusion
         self.schedule = schedule
         self.stop = stop
-        self.feature_cache = feature_cache or FeatureCache()
+        self.feature_cache = feature_cache or FeatureCache(cache_dir=recipe.sampling.feature_cache)
 
     # --- devices ---------------------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class System:
         prompt: str | list[str],
         subject: Any = None,
         subject_prompt: str | None = None,
-        seed: int | None = None,
+        seed: int | list[int] | None = None,
         num_images: int | None = None,
         callback: Callable[[int, int, Any], None] | None = None,
     ) -> GenerationResult:
@@ -124,7 +125,9 @@ class System:
         ``subject``: a path, a PIL image, or a list of them (several views of one subject);
         ``subject_prompt``: the subject's class text (e.g. "a dog"); ``seed``: overrides
         ``sampling.seed`` (diffusers semantics: the initial latents of
-        ``Generator("cpu").manual_seed(seed)``).
+        ``Generator("cpu").manual_seed(seed)``). A list of seeds, one per image (prompt-major),
+        runs them in one denoising batch with one generator per row, as diffusers does with a
+        list of generators: each image is the one its seed gives alone.
         """
         import torch
 
@@ -136,8 +139,17 @@ class System:
             raise EzigenError("prompt: expected a string or a non-empty list of strings")
         self._check_subject(subject)
         recipe = self.recipe
-        seed = recipe.sampling.seed if seed is None else int(seed)
+        seed = recipe.sampling.seed if seed is None else seed
         per_prompt = num_images or recipe.sampling.num_images
+        if isinstance(seed, (list, tuple)):
+            seed = [int(s) for s in seed]
+            if num_images is None and len(prompts) == 1:
+                per_prompt = len(seed)
+            if len(seed) != len(prompts) * per_prompt:
+                raise EzigenError(f"seed: {len(seed)} seeds for {len(prompts) * per_prompt} images "
+                                  "(one seed per image, prompt-major)")
+        else:
+            seed = int(seed)
         steps = recipe.sampling.steps
         guidance = recipe.guidance.config
         trace = Trace()
@@ -146,7 +158,7 @@ class System:
         if subject is not None:
             features = self.encode_subject(self.subject_input(subject, subject_prompt), trace)
 
-        generator = make_generator(seed)
+        generator = [make_generator(s) for s in seed] if isinstance(seed, list) else make_generator(seed)
         backbone = self.backbone
         scheduler = backbone.make_scheduler()
         scheduler.set_timesteps(steps, device=backbone.device)

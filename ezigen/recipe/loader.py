@@ -227,6 +227,6 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
                 node[field.name] = "tiny:sdxl" if "xl" in value.lower() else "tiny:sd21"
             else:
                 node[field.name] = f"tiny:{kind}"
-    if "backbone.resolution" not in overridden:
-        data["backbone"]["resolution"] = TINY_RESOLUTION
+    if "backbone.resolution" not in overridden and str(data["backbone"].get("pretrained", "")).startswith("tiny:"):
+        data["backbone"]["resolution"] = TINY_RESOLUTION  # the tiny models' native size (not the toy's)
     return data

@@ -40,6 +40,9 @@ class SamplingConfig:
     seed: int = setting(0, doc="Seed of the CPU generator all noise is drawn from (diffusers semantics).",
                         validator=in_range(0, 2**63 - 1))
     num_images: int = setting(1, doc="Images per prompt.", validator=in_range(1, 64))
+    feature_cache: str | None = setting(
+        None, doc="A folder for the content-addressed subject-feature cache shared by processes and runs "
+        "(EZIGEN_FEATURE_CACHE also sets it); null = in memory only.")
 
 
 @attrs.frozen(eq=False)
