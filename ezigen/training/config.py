@@ -16,6 +16,11 @@ class MixedPrecision(enum.Enum):
     BF16 = "bf16"
 
 
+class LRSchedule(enum.Enum):
+    CONSTANT = "constant"  # released
+    COSINE = "cosine"
+
+
 class DropoutComparison(enum.Enum):
     """How subject-feature dropout is drawn (spec §3.3)."""
 
@@ -24,10 +29,12 @@ class DropoutComparison(enum.Enum):
 
 
 class TrainTarget(enum.Enum):
-    """What is trained: the fusion's weights (adapters), or the whole UNet (toy-world pretraining)."""
+    """What is trained: the fusion's weights (adapters), the whole UNet, or the UNet and the text
+    encoder together (pretraining a base model, as the toy world does)."""
 
     FUSION = "fusion"
     UNET = "unet"
+    UNET_TEXT = "unet+text"
 
 
 @attrs.frozen
@@ -41,8 +48,9 @@ class TrainingConfig:
     weight_decay: float = setting(0.01, doc="AdamW weight decay.", validator=in_range(0.0, 1.0))
     betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW betas.")
     eps: float = setting(1e-8, doc="AdamW epsilon.", validator=in_range(0.0, 1.0, low_open=True))
-    warmup_steps: int = setting(0, doc="Linear warm-up steps before the constant learning rate.",
-                                validator=in_range(0, 10**9))
+    warmup_steps: int = setting(0, doc="Linear warm-up steps.", validator=in_range(0, 10**9))
+    lr_schedule: LRSchedule = setting(LRSchedule.CONSTANT, doc="constant (released) | cosine (decay to 0 at max_steps), "
+                                      "after the warm-up.")
     max_grad_norm: float | None = setting(1.0, doc="Gradient-norm clip; null = none.", validator=in_range(0.0, 1e6, low_open=True))
     gradient_accumulation: int = setting(1, doc="Micro-batches per optimizer step.", validator=in_range(1, 4096))
     mixed_precision: MixedPrecision = setting(MixedPrecision.NO, doc="no | fp16 | bf16 (accelerate).")
@@ -61,7 +69,8 @@ class TrainingConfig:
     mask_padding: bool = setting(False, doc="Mask padded subject slots out of the adapter attention "
                                  "(the released code builds this mask but never applies it).")
     timestep_range: tuple[int, int] = setting((0, 1000), doc="Training timesteps drawn uniformly from [low, high).")
-    target: TrainTarget = setting(TrainTarget.FUSION, doc="fusion: train the fusion's weights; unet: the whole UNet.")
+    target: TrainTarget = setting(TrainTarget.FUSION, doc="fusion: train the fusion's weights; unet: the whole UNet; "
+                                  "unet+text: the UNet and the text encoder (pretraining a base).")
     validate_every: int | None = setting(None, doc="Generate validation images every this many steps; null = never.",
                                          validator=in_range(1, 10**9))
     validation_prompts: tuple[str, ...] = setting((), doc="Prompts for validation images.")

@@ -58,7 +58,9 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     for line in bad_lines:
         log(f"skipped: {line}")
 
-    system = build_system(recipe)
+    # a UNet that trains must not be the process-wide cached one other systems share
+    backbone = recipe.backbone.build(cache=config.target is TrainTarget.FUSION)
+    system = build_system(recipe, backbone=backbone)
     system.to(accelerator.device)
     backbone = system.backbone
     train_fusion = config.target is TrainTarget.FUSION
@@ -71,14 +73,18 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
         attachment = trainable.attach(backbone.unet)
         attachment.state.mask_padding = config.mask_padding
     else:
-        trainable, attachment = backbone.unet, None
-        backbone.unet.requires_grad_(True)
+        trainable, attachment = torch.nn.ModuleDict({"unet": backbone.unet}), None
+        if config.target is TrainTarget.UNET_TEXT:
+            trainable["text_encoder"] = backbone.text_encoder
+        trainable.requires_grad_(True)
     trainable.train()
     parameters = [p for p in trainable.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay,
                                   eps=config.eps)
-    lr_scheduler = get_scheduler("constant_with_warmup", optimizer,
-                                 num_warmup_steps=config.warmup_steps * accelerator.num_processes)
+    # accelerate steps a prepared scheduler once per process per optimizer step, hence the factor
+    schedule = "constant_with_warmup" if config.lr_schedule.value == "constant" else "cosine"
+    lr_scheduler = get_scheduler(schedule, optimizer, num_warmup_steps=config.warmup_steps * accelerator.num_processes,
+                                 num_training_steps=config.max_steps * accelerator.num_processes)
     model = TrainingModel(trainable, backbone, attachment)
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
 
@@ -195,31 +201,38 @@ def _save_checkpoint(accelerator: Any, run: str, step: int, micro_batch: int, co
     if accelerator.is_main_process:
         tmp = checkpoints.begin(run, step)
         accelerator.save_state(os.path.join(tmp, "accelerate"))
-        if train_fusion:
-            trainable.save_weights(os.path.join(tmp, "adapter.safetensors"))
-        else:
-            trainable.save_pretrained(os.path.join(tmp, "unet"))
+        _save_trainable(trainable, train_fusion, tmp)
         checkpoints.commit(run, tmp, step, {"step": step, "micro_batch": micro_batch, "counters": counters},
                            keep=config.keep_checkpoints)
     accelerator.wait_for_everyone()
 
 
-def _save_final(run: str, trainable: Any, train_fusion: bool, main: bool) -> str:
+def _save_trainable(trainable: Any, train_fusion: bool, folder: str) -> str:
+    """The fusion as ``adapter.safetensors``, or each trained backbone part as a diffusers/transformers folder."""
     if train_fusion:
-        path = os.path.join(run, "adapter.safetensors")
-        if main:
-            trainable.save_weights(path)  # atomic
+        path = os.path.join(folder, "adapter.safetensors")
+        trainable.save_weights(path)  # atomic
         return path
+    for name, module in trainable.items():
+        module.save_pretrained(os.path.join(folder, name))
+    return os.path.join(folder, "unet")
+
+
+def _save_final(run: str, trainable: Any, train_fusion: bool, main: bool) -> str:
+    """Final weights in RUN/; backbone parts go through a temporary folder renamed into place."""
     import shutil
 
-    path = os.path.join(run, "unet")
+    if train_fusion:
+        return _save_trainable(trainable, True, run) if main else os.path.join(run, "adapter.safetensors")
     if main:
-        tmp = path + ".tmp"
+        tmp = os.path.join(run, ".tmp-final")
         shutil.rmtree(tmp, ignore_errors=True)
-        trainable.save_pretrained(tmp)
-        shutil.rmtree(path, ignore_errors=True)
-        os.rename(tmp, path)
-    return path
+        _save_trainable(trainable, False, tmp)
+        for name in trainable:
+            shutil.rmtree(os.path.join(run, name), ignore_errors=True)
+            os.rename(os.path.join(tmp, name), os.path.join(run, name))
+        shutil.rmtree(tmp, ignore_errors=True)
+    return os.path.join(run, "unet")
 
 
 def _validate(accelerator: Any, system: Any, samples: list[Any], config: TrainingConfig, run: str, step: int,

@@ -35,6 +35,9 @@ class TrainingModel(torch.nn.Module):
         self._attachment[0] = attachment
 
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, embeds: Any, features: Any = None) -> torch.Tensor:
+        """``embeds``: PromptEmbeds, or the captions themselves when the text encoder trains too."""
+        if isinstance(embeds, list):
+            embeds = self._backbone[0].encode_prompt(embeds, None, cfg=False, grad=True).cond
         attachment = self._attachment[0]
         if attachment is not None:
             attachment.set_subject(features)
@@ -76,6 +79,7 @@ def zero_samples(features: Any, drop: torch.Tensor) -> Any:
 def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], config: Any,
                   generator: torch.Generator, train_fusion: bool) -> torch.Tensor:
     """The loss of one micro-batch of loaded samples."""
+    from ezigen.training.config import TrainTarget
     from ezigen.training.dataset import target_pixels
 
     size = len(batch)
@@ -86,7 +90,8 @@ def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], con
     with torch.no_grad():
         pixels = target_pixels([item.target for item in batch], backbone.resolution).to(device)
         clean = backbone.encode_images(pixels, generator=generator)  # (B, 4, h, w)
-        embeds = backbone.encode_prompt(captions, None, cfg=False).cond
+        train_text = config.target is TrainTarget.UNET_TEXT
+        embeds = captions if train_text else backbone.encode_prompt(captions, None, cfg=False).cond
         features = None
         if train_fusion:
             features = encoder.encode_batch([item.subjects for item in batch],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
+import importlib
 import json
 import os
 from typing import Any
@@ -30,6 +31,14 @@ class SchedulerName(enum.Enum):
     DDIM = "ddim"
     DPMPP_2M = "dpmpp-2m"
     EULER = "euler"
+
+
+class CompileMode(enum.Enum):
+    """``torch.compile`` modes for the UNet (null = not compiled)."""
+
+    DEFAULT = "default"
+    REDUCE_OVERHEAD = "reduce-overhead"
+    MAX_AUTOTUNE = "max-autotune"
 
 
 class DType(enum.Enum):
@@ -63,6 +72,10 @@ class StableDiffusionConfig:
         None, doc="Another VAE (hub id or folder), e.g. madebyollin/sdxl-vae-fp16-fix.", tiny="drop"
     )
     variant: str | None = setting(None, doc="Weights variant to load, e.g. fp16.")
+    compile: CompileMode | None = setting(
+        None, doc="torch.compile the UNet (attachments included): default | reduce-overhead | max-autotune; "
+        "null = eager. Compilation happens on the first call of each attachment state.",
+    )
     upcast_vae: bool = setting(True, doc="Run the VAE in float32 when the model is float16 and the VAE asks for it (force_upcast), as diffusers does.")
     original_size: tuple[int, int] | None = setting(None, doc="SDXL only: added time id (height, width); null = resolution.")
     crops_coords_top_left: tuple[int, int] | None = setting(None, doc="SDXL only: added time id (top, left); null = (0, 0).")
@@ -120,6 +133,7 @@ class Conditioning:
 
 
 COMPONENTS_SD = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+TOY_BACKBONES = ("toy:init", "toy:base")  # the toy world's base model: untrained (in memory) / trained (shipped)
 COMPONENTS_SDXL = COMPONENTS_SD + ("text_encoder_2", "tokenizer_2")
 
 _PARTS_CACHE: dict[tuple, dict[str, Any]] = {}
@@ -136,6 +150,18 @@ def probe_kind(pretrained: str) -> BackboneKind:
                 f"backbone.pretrained: unknown tiny backbone {pretrained!r}; expected one of {', '.join(TINY_BACKBONES)}"
             )
         return BackboneKind.SDXL if pretrained == "tiny:sdxl" else BackboneKind.SD
+    if pretrained.startswith("random:"):
+        from ezigen.builtins.backbones.random_real import RANDOM_BACKBONES
+
+        if pretrained not in RANDOM_BACKBONES:
+            raise EzigenError(f"backbone.pretrained: unknown random backbone {pretrained!r}; expected one of "
+                              f"{', '.join(RANDOM_BACKBONES)}")
+        return BackboneKind.SDXL if "xl" in pretrained else BackboneKind.SD
+    if pretrained.startswith("toy:"):
+        if pretrained not in TOY_BACKBONES:
+            raise EzigenError(f"backbone.pretrained: unknown toy backbone {pretrained!r}; expected one of "
+                              f"{', '.join(TOY_BACKBONES)}")
+        return BackboneKind.SD
     index = _model_index(pretrained)
     has_second = bool(index.get("text_encoder_2")) and index["text_encoder_2"][0] is not None
     return BackboneKind.SDXL if has_second else BackboneKind.SD
@@ -181,7 +207,22 @@ def _load_parts_uncached(pretrained: str, dtype: DType, vae: str | None, variant
     from ezigen.builtins.backbones.tiny import is_tiny, tiny_pipeline_parts
 
     torch_dtype = dtype.torch()
-    if is_tiny(pretrained):
+    if pretrained == "toy:init":
+        from ezigen.toy.backbone import toy_init_parts
+
+        parts = toy_init_parts()
+    elif pretrained.startswith("toy:"):
+        from ezigen.toy.backbone import embedded_folder
+
+        parts = _load_parts_uncached(embedded_folder(pretrained), dtype, vae, variant)
+    elif pretrained.startswith("random:"):
+        from ezigen.builtins.backbones.random_real import random_real_parts
+
+        parts = random_real_parts(pretrained)
+        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            if name in parts:
+                parts[name] = parts[name].to(torch_dtype)
+    elif is_tiny(pretrained):
         parts = tiny_pipeline_parts(pretrained)
         for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
             if name in parts and parts[name].dtype != torch_dtype:
@@ -193,7 +234,13 @@ def _load_parts_uncached(pretrained: str, dtype: DType, vae: str | None, variant
         parts = {"force_zeros_for_empty_prompt": bool(index.get("force_zeros_for_empty_prompt", True))}
         for name in names:
             library, class_name = index[name]
-            module = diffusers if library == "diffusers" else transformers
+            if library in ("diffusers", "transformers"):
+                module = diffusers if library == "diffusers" else transformers
+            elif library.startswith("ezigen."):  # ezigen's own parts (the toy world's autoencoder)
+                module = importlib.import_module(library)
+            else:
+                raise EzigenError(f"backbone.pretrained: {pretrained!r} needs {library}.{class_name}, "
+                                  "which ezigen does not load")
             cls = getattr(module, class_name)
             kwargs: dict[str, Any] = {"subfolder": name}
             if name in ("unet", "vae", "text_encoder", "text_encoder_2"):
@@ -243,6 +290,7 @@ class StableDiffusionBackbone:
         self.tokenizer_2 = parts.get("tokenizer_2")
         self.scheduler_config = dict(parts["scheduler"].config)
         self._default_scheduler_class = type(parts["scheduler"])
+        self._compiled = None  # torch.compile wrapper of self.unet, made on first use
         # SDXL pipelines' config: a null negative prompt means zero embeddings (True for SDXL-base)
         self.force_zeros_for_empty_prompt = bool(parts.get("force_zeros_for_empty_prompt", True))
 
@@ -264,7 +312,8 @@ class StableDiffusionBackbone:
 
     @property
     def vae_scale_factor(self) -> int:
-        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        explicit = getattr(self.vae.config, "downscale_factor", None)  # the toy world's pixel-unshuffle
+        return int(explicit) if explicit else 2 ** (len(self.vae.config.block_out_channels) - 1)
 
     @property
     def resolution(self) -> int:
@@ -345,16 +394,18 @@ class StableDiffusionBackbone:
         values += list(self.config.target_size or size)
         return torch.tensor([values] * batch, dtype=self.text_encoder_2.dtype, device=self.device)
 
-    def encode_prompt(self, prompts: list[str], negative_prompts: list[str] | None, cfg: bool) -> Conditioning:
+    def encode_prompt(self, prompts: list[str], negative_prompts: list[str] | None, cfg: bool,
+                      grad: bool = False) -> Conditioning:
         """Text conditioning as the diffusers pipelines build it.
 
         ``negative_prompts=None`` means the pipeline default: the empty prompt for SD2.1, zero
         embeddings for SDXL models whose ``model_index.json`` sets ``force_zeros_for_empty_prompt``
         (SDXL-base does; it is the pipeline's default), the empty prompt otherwise.
+        ``grad``: keep the graph (training the text encoder).
         """
         import torch
 
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             if self.kind is BackboneKind.SD:
                 cond = PromptEmbeds(self._encode_sd(prompts))
                 uncond = None
@@ -378,7 +429,8 @@ class StableDiffusionBackbone:
 
     def predict_noise(self, latents, timestep, embeds: PromptEmbeds, unet=None):
         """One UNet evaluation: eps(latents, t, text) (B, 4, h, w)."""
-        unet = unet or self.unet
+        if unet is None:
+            unet = self.compiled_unet() if self.config.compile is not None else self.unet
         return unet(
             latents,
             timestep,
@@ -386,6 +438,14 @@ class StableDiffusionBackbone:
             added_cond_kwargs=embeds.added_cond_kwargs(),
             return_dict=False,
         )[0]
+
+    def compiled_unet(self):
+        """``torch.compile(unet)``: attachments change the UNet in place, which dynamo's guards follow."""
+        import torch
+
+        if self._compiled is None:
+            self._compiled = torch.compile(self.unet, mode=self.config.compile.value)
+        return self._compiled
 
     # --- VAE --------------------------------------------------------------------------------
 
