@@ -12,6 +12,10 @@ HF_SCHEME = "hf://"
 
 @hookimpl(trylast=True)
 def ezigen_resolve_weights(uri: str) -> str | None:
+    if uri.startswith("toy:"):  # weights shipped with the package (the toy world's adapter)
+        from ezigen.toy.backbone import embedded_weights
+
+        return embedded_weights(uri)
     expanded = os.path.expanduser(uri)
     if os.path.isfile(expanded):
         return expanded
