@@ -1,0 +1,72 @@
+"""``python -m benchmarks --out DIR [--quick]``: per-recipe costs and the performance targets.
+
+On CPU the recipes run on the tiny backbones (``--tiny``). ``--real`` measures real-size
+SD2.1-base (512 px) and SDXL-base (1024 px) architectures with random weights instead (meant for
+a GPU: benchmarks/gpu.sh). Writes DIR/results.json and DIR/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under 5 minutes on 2 cores)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--recipes", nargs="*", default=None, help="recipe names (default: every generation recipe)")
+    parser.add_argument("--real", action="store_true", help="real-size random-weight backbones (a GPU)")
+    parser.add_argument("--fast", nargs="*", default=[],
+                        help="extra --set overrides for the fast path beyond refinement.vae_roundtrip=false")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    import torch
+
+    from benchmarks import targets
+    from benchmarks.measure import machine_info
+    from benchmarks.recipes import generation_recipes, recipe_row
+    from benchmarks.report import write_results
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    repeats = 3 if args.quick else 5
+    started = time.perf_counter()
+    tiny = not args.real
+    if args.real:
+        from benchmarks.real import real_rows
+
+        rows = real_rows(device, args.dtype, repeats)
+        targets.BACKBONE[:] = ["backbone.pretrained=random:sd21-base", "backbone.resolution=512",
+                               f"backbone.dtype={args.dtype}", "refinement.stop.pretrained=tiny:clip"]
+    else:
+        rows = []
+        for name in args.recipes if args.recipes is not None else generation_recipes():
+            row = recipe_row(name, repeats=repeats, device=device, tiny=True)
+            rows.append(row)
+            print(f"{name}: {row['seconds_per_image']:.3f} s/image, {row['ratio_to_plain']:.2f}x plain, "
+                  f"{row['unet_evals']} UNet evals", file=sys.stderr)
+    target_rows = [
+        targets.single_pass_target(repeats, device, tiny, "ezigen-sd21"),
+        targets.cache_target(device, tiny, "ezigen-sd21"),
+        targets.refinement_target(repeats, device, tiny, "ezigen-sd21-base", list(args.fast)),
+    ]
+    if not args.real:
+        target_rows.append(targets.memory_target(tiny, device, "ezigen-sd21"))
+    for row in target_rows:
+        print(f"{row['target']}: {'met' if row['met'] else 'NOT met'}", file=sys.stderr)
+    distances = targets.fast_path_distances(device, tiny, "ezigen-sd21-base", seeds=2 if args.quick else 4)
+    results = {"machine": machine_info(device), "rows": rows, "targets": target_rows, "fast_path_distances": distances,
+               "quick": args.quick, "real": args.real, "seconds": round(time.perf_counter() - started, 1)}
+    write_results(args.out, results)
+    print(os.path.join(args.out, "results.json"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Writing benchmark results: results.json (the schema of issue 9) and results.md."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+
+def write_results(out: str, results: dict[str, Any]) -> None:
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "results.json"), "w", encoding="utf-8") as fh:
+        json.dump(results, fh, indent=2)
+    with open(os.path.join(out, "results.md"), "w", encoding="utf-8") as fh:
+        fh.write(render(results))
+
+
+def render(results: dict[str, Any]) -> str:
+    machine = results["machine"]
+    lines = [f"Measured {machine['date']} on {machine.get('gpu', machine['platform'])} ({machine['device']}, "
+             f"{machine['cpu_count']} CPUs, torch {machine['torch']}, {machine['torch_threads']} threads)"
+             f"{' — quick run' if results.get('quick') else ''}.", "",
+             "| recipe | backbone | res | steps | s / image | x plain | UNet evals (plain) | subject enc. | "
+             "VAE enc/dec | iterations | peak MB (plain) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['recipe']} | {r['backbone']} | {r['resolution']} | {r['steps']} | "
+                     f"{r['seconds_per_image']:.3f} | {r['ratio_to_plain']:.2f} | {r['unet_evals']} "
+                     f"({r['plain_unet_evals']}) | {r['subject_encodings']} | {r['vae_encodes']}/{r['vae_decodes']} | "
+                     f"{r['iterations']} | {r['peak_mem_mb']:.1f} ({r['plain_peak_mem_mb']:.1f}) |")
+    lines += ["", "| target | result | met |", "|---|---|---|"]
+    for t in results["targets"]:
+        detail = ", ".join(f"{k}={v}" for k, v in t.items() if k not in ("target", "met"))
+        lines.append(f"| {t['target']} | {detail} | {'yes' if t['met'] else 'NO'} |")
+    lines += ["", "| fast path | mean abs pixel difference from the released path | iterations | VAE passes |",
+              "|---|---|---|---|"]
+    for d in results["fast_path_distances"]:
+        lines.append(f"| {d['fast_path']} | {d['mean_abs_pixel_difference']:.4f} | {d['iterations']} | "
+                     f"{d['vae_passes']} |")
+    return "\n".join(lines) + "\n"
