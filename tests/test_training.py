@@ -45,8 +45,10 @@ def assert_same_weights(a, b, atol=1e-6):
 
 
 def test_loss_falls_and_only_the_fusion_changes(dataset, tmp_path):
-    from ezigen.plugins import components  # noqa: F401  (registries built before hashing)
+    from ezigen.plugins import components
     from tests.conftest import build
+
+    components()  # registries built before hashing
 
     system = build("ablations/ezigen-sd21-single-pass")
     before = {k: v.clone() for k, v in system.backbone.unet.state_dict().items()}
@@ -121,7 +123,7 @@ def test_two_cpu_processes(dataset, tmp_path):
             "-m", "ezigen.cli.main", "train", "ezigen-sd21-base",
             "--tiny", "--no-progress", "--data", dataset, "--out", str(out), "--set", "training.max_steps=4",
             "--set", "training.batch_size=2"]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=REPO, timeout=300)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=REPO, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(summaries) == 2  # one per process
