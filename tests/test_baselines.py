@@ -1,7 +1,6 @@
 """Baselines on the same harness: token encoders, IP-Adapter (official layout, diffusers parity),
 reference attention, EZIGen's adapter on CLIP/DINO tokens, and build-time pairing checks."""
 
-import os
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Recipes: shipped ones validate; extends, overrides, --tiny; every problem is reported with its path."""
 
-import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +9,7 @@ import ezigen
 from ezigen.errors import RecipeError, UnknownNameError
 from ezigen.plugins import components
 from ezigen.recipe.loader import load_recipe, recipe_index
-from ezigen.recipe.yaml_loader import dump_yaml, load_yaml_file
+from ezigen.recipe.yaml_loader import dump_yaml
 
 SHIPPED = list(recipe_index(components()))
 CONTRACT_KEYS = [

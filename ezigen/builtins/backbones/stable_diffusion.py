@@ -12,16 +12,18 @@ from __future__ import annotations
 import contextlib
 import enum
 import functools
-import importlib
-import json
-import os
 from typing import Any
 
 import attrs
 
+from ezigen.builtins.backbones.conditioning import Conditioning, PromptEmbeds
+from ezigen.builtins.backbones.loading import load_parts, probe_kind
 from ezigen.config import in_range, setting
-from ezigen.errors import EzigenError, Problem, RecipeError
+from ezigen.errors import Problem, RecipeError
 from ezigen.values import BackboneKind
+
+__all__ = ["Conditioning", "PromptEmbeds", "StableDiffusionBackbone", "StableDiffusionConfig", "load_parts",
+           "probe_kind"]
 
 
 class SchedulerName(enum.Enum):
@@ -39,6 +41,16 @@ class CompileMode(enum.Enum):
     DEFAULT = "default"
     REDUCE_OVERHEAD = "reduce-overhead"
     MAX_AUTOTUNE = "max-autotune"
+
+
+class CompileBackend(enum.Enum):
+    """``torch.compile`` backends: inductor generates kernels (slow to compile, fastest); eager only
+    captures the graph (seconds to compile; removes Python module overhead, which dominates small models)."""
+
+    INDUCTOR = "inductor"
+    EAGER = "eager"
+    AOT_EAGER = "aot_eager"
+    CUDAGRAPHS = "cudagraphs"
 
 
 class DType(enum.Enum):
@@ -76,6 +88,8 @@ class StableDiffusionConfig:
         None, doc="torch.compile the UNet (attachments included): default | reduce-overhead | max-autotune; "
         "null = eager. Compilation happens on the first call of each attachment state.",
     )
+    compile_backend: CompileBackend = setting(CompileBackend.INDUCTOR, doc="torch.compile backend when compile is "
+                                              "set: inductor | eager | aot_eager | cudagraphs.")
     upcast_vae: bool = setting(True, doc="Run the VAE in float32 when the model is float16 and the VAE asks for it (force_upcast), as diffusers does.")
     original_size: tuple[int, int] | None = setting(None, doc="SDXL only: added time id (height, width); null = resolution.")
     crops_coords_top_left: tuple[int, int] | None = setting(None, doc="SDXL only: added time id (top, left); null = (0, 0).")
@@ -84,182 +98,6 @@ class StableDiffusionConfig:
     def __attrs_post_init__(self) -> None:
         if self.resolution is not None and self.resolution % 8:
             raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
-
-
-@attrs.define
-class PromptEmbeds:
-    """Text conditioning for a batch: ``embeds`` (B, L, D); SDXL also ``pooled`` (B, P) and ``time_ids`` (B, 6)."""
-
-    embeds: Any
-    pooled: Any = None
-    time_ids: Any = None
-
-    @staticmethod
-    def cat(parts: list[PromptEmbeds]) -> PromptEmbeds:
-        import torch
-
-        def join(values: list[Any]) -> Any:
-            return None if values[0] is None else torch.cat(values, dim=0)
-
-        return PromptEmbeds(
-            embeds=join([p.embeds for p in parts]),
-            pooled=join([p.pooled for p in parts]),
-            time_ids=join([p.time_ids for p in parts]),
-        )
-
-    def repeat(self, n: int) -> PromptEmbeds:
-        """Each row repeated ``n`` times in place (row i -> rows i*n .. i*n+n-1), as ``num_images_per_prompt``."""
-        def rep(t: Any) -> Any:
-            return None if t is None else t.repeat_interleave(n, dim=0)
-
-        return PromptEmbeds(rep(self.embeds), rep(self.pooled), rep(self.time_ids))
-
-    def added_cond_kwargs(self) -> dict[str, Any] | None:
-        if self.pooled is None:
-            return None
-        return {"text_embeds": self.pooled, "time_ids": self.time_ids}
-
-    @property
-    def batch_size(self) -> int:
-        return int(self.embeds.shape[0])
-
-
-@attrs.define
-class Conditioning:
-    """Conditional and (when CFG is used) unconditional prompt embeddings for one batch of prompts."""
-
-    cond: PromptEmbeds
-    uncond: PromptEmbeds | None
-
-
-COMPONENTS_SD = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-TOY_BACKBONES = ("toy:init", "toy:base")  # the toy world's base model: untrained (in memory) / trained (shipped)
-COMPONENTS_SDXL = COMPONENTS_SD + ("text_encoder_2", "tokenizer_2")
-
-_PARTS_CACHE: dict[tuple, dict[str, Any]] = {}
-_PARTS_CACHE_SIZE = 2
-
-
-def probe_kind(pretrained: str) -> BackboneKind:
-    """SD or SDXL, from the tiny name or the folder's/hub repo's ``model_index.json`` (no weights loaded)."""
-    from ezigen.builtins.backbones.tiny import TINY_BACKBONES, is_tiny
-
-    if is_tiny(pretrained):
-        if pretrained not in TINY_BACKBONES:
-            raise EzigenError(
-                f"backbone.pretrained: unknown tiny backbone {pretrained!r}; expected one of {', '.join(TINY_BACKBONES)}"
-            )
-        return BackboneKind.SDXL if pretrained == "tiny:sdxl" else BackboneKind.SD
-    if pretrained.startswith("random:"):
-        from ezigen.builtins.backbones.random_real import RANDOM_BACKBONES
-
-        if pretrained not in RANDOM_BACKBONES:
-            raise EzigenError(f"backbone.pretrained: unknown random backbone {pretrained!r}; expected one of "
-                              f"{', '.join(RANDOM_BACKBONES)}")
-        return BackboneKind.SDXL if "xl" in pretrained else BackboneKind.SD
-    if pretrained.startswith("toy:"):
-        if pretrained not in TOY_BACKBONES:
-            raise EzigenError(f"backbone.pretrained: unknown toy backbone {pretrained!r}; expected one of "
-                              f"{', '.join(TOY_BACKBONES)}")
-        return BackboneKind.SD
-    index = _model_index(pretrained)
-    has_second = bool(index.get("text_encoder_2")) and index["text_encoder_2"][0] is not None
-    return BackboneKind.SDXL if has_second else BackboneKind.SD
-
-
-def _model_index(pretrained: str) -> dict[str, Any]:
-    if os.path.isdir(pretrained):
-        path = os.path.join(pretrained, "model_index.json")
-        if not os.path.isfile(path):
-            raise EzigenError(f"backbone.pretrained: {pretrained!r} is a folder without model_index.json; "
-                              "expected a diffusers pipeline folder (e.g. written by `ezigen tiny save`)")
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    from diffusers import DiffusionPipeline
-
-    try:
-        return dict(DiffusionPipeline.load_config(pretrained))
-    except Exception as exc:  # OSError / HF hub errors: offline, unknown repo, no access
-        raise EzigenError(
-            f"backbone.pretrained: cannot load {pretrained!r}: not a local folder, and the hub could not "
-            f"provide it ({type(exc).__name__}). Offline, use --tiny or a local diffusers folder."
-        ) from None
-
-
-def load_parts(pretrained: str, dtype: DType, vae: str | None = None, variant: str | None = None,
-               cache: bool = True) -> dict[str, Any]:
-    """The diffusers components of a backbone (cached per process: several recipes share one model)."""
-    key = (pretrained, dtype.value, vae, variant)
-    if cache and key in _PARTS_CACHE:
-        return _PARTS_CACHE[key]
-    parts = _load_parts_uncached(pretrained, dtype, vae, variant)
-    if cache:
-        while len(_PARTS_CACHE) >= _PARTS_CACHE_SIZE:
-            _PARTS_CACHE.pop(next(iter(_PARTS_CACHE)))
-        _PARTS_CACHE[key] = parts
-    return parts
-
-
-def _load_parts_uncached(pretrained: str, dtype: DType, vae: str | None, variant: str | None) -> dict[str, Any]:
-    import diffusers
-    import transformers
-
-    from ezigen.builtins.backbones.tiny import is_tiny, tiny_pipeline_parts
-
-    torch_dtype = dtype.torch()
-    if pretrained == "toy:init":
-        from ezigen.toy.backbone import toy_init_parts
-
-        parts = toy_init_parts()
-    elif pretrained.startswith("toy:"):
-        from ezigen.toy.backbone import embedded_folder
-
-        parts = _load_parts_uncached(embedded_folder(pretrained), dtype, vae, variant)
-    elif pretrained.startswith("random:"):
-        from ezigen.builtins.backbones.random_real import random_real_parts
-
-        parts = random_real_parts(pretrained)
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-            if name in parts:
-                parts[name] = parts[name].to(torch_dtype)
-    elif is_tiny(pretrained):
-        parts = tiny_pipeline_parts(pretrained)
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-            if name in parts and parts[name].dtype != torch_dtype:
-                parts[name] = parts[name].to(torch_dtype)
-    else:
-        index = _model_index(pretrained)
-        kind = probe_kind(pretrained)
-        names = COMPONENTS_SDXL if kind is BackboneKind.SDXL else COMPONENTS_SD
-        parts = {"force_zeros_for_empty_prompt": bool(index.get("force_zeros_for_empty_prompt", True))}
-        for name in names:
-            library, class_name = index[name]
-            if library in ("diffusers", "transformers"):
-                module = diffusers if library == "diffusers" else transformers
-            elif library.startswith("ezigen."):  # ezigen's own parts (the toy world's autoencoder)
-                module = importlib.import_module(library)
-            else:
-                raise EzigenError(f"backbone.pretrained: {pretrained!r} needs {library}.{class_name}, "
-                                  "which ezigen does not load")
-            cls = getattr(module, class_name)
-            kwargs: dict[str, Any] = {"subfolder": name}
-            if name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-                kwargs["torch_dtype"] = torch_dtype
-                if variant:
-                    kwargs["variant"] = variant
-            try:
-                parts[name] = cls.from_pretrained(pretrained, **kwargs)
-            except Exception as exc:
-                raise EzigenError(f"backbone.pretrained: cannot load {name} from {pretrained!r}: {exc}") from None
-    if vae is not None:
-        try:
-            parts["vae"] = diffusers.AutoencoderKL.from_pretrained(vae, torch_dtype=torch_dtype)
-        except Exception as exc:
-            raise EzigenError(f"backbone.vae: cannot load {vae!r}: {type(exc).__name__}: {exc}") from None
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-        if name in parts:
-            parts[name].requires_grad_(False).eval()
-    return parts
 
 
 def scheduler_class(name: SchedulerName):
@@ -444,7 +282,9 @@ class StableDiffusionBackbone:
         import torch
 
         if self._compiled is None:
-            self._compiled = torch.compile(self.unet, mode=self.config.compile.value)
+            backend = self.config.compile_backend.value
+            mode = self.config.compile.value if backend == "inductor" else None  # modes are inductor's
+            self._compiled = torch.compile(self.unet, mode=mode, backend=backend)
         return self._compiled
 
     # --- VAE --------------------------------------------------------------------------------
