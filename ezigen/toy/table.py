@@ -14,7 +14,6 @@ Writes ``table.json`` ({"rows": [{"variant", "fidelity", "alignment", ...}]}), `
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
@@ -47,7 +46,6 @@ def heldout_scenes(samples: int, seed: int, world_seed: int = 0, train: int = 40
 def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str] | tuple[str, ...] = (),
                 log=print) -> dict[str, Any]:
     import ezigen
-    from PIL import Image
 
     os.makedirs(out, exist_ok=True)
     pairs = heldout_scenes(samples, seed)
