@@ -21,8 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--recipes", nargs="*", default=None, help="recipe names (default: every generation recipe)")
     parser.add_argument("--real", action="store_true", help="real-size random-weight backbones (a GPU)")
-    parser.add_argument("--fast", nargs="*", default=[],
-                        help="extra --set overrides for the fast path beyond refinement.vae_roundtrip=false")
+    parser.add_argument("--fast", nargs="*", default=["backbone.compile=default"],
+                        help="--set overrides of the fast path besides refinement.vae_roundtrip=false "
+                        "(default: torch.compile with inductor)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,9 +37,14 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.report import write_results
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    repeats = 3 if args.quick else 5
+    # --quick: one timed run per recipe row after its warm-up (the rows are informative), but 5 interleaved
+    # repeats for the targets, whose ratios must be read to a few percent on a noisy 2-core machine
+    repeats = 1 if args.quick else 5
+    target_repeats = 5 if args.quick else 9
+    sections: dict[str, float] = {}
     started = time.perf_counter()
     tiny = not args.real
+    mark = time.perf_counter()
     if args.real:
         from benchmarks.real import real_rows
 
@@ -52,18 +58,25 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(row)
             print(f"{name}: {row['seconds_per_image']:.3f} s/image, {row['ratio_to_plain']:.2f}x plain, "
                   f"{row['unet_evals']} UNet evals", file=sys.stderr)
+    sections["recipe rows"], mark = time.perf_counter() - mark, time.perf_counter()
     target_rows = [
-        targets.single_pass_target(repeats, device, tiny, "ezigen-sd21"),
+        targets.single_pass_target(target_repeats, device, tiny, "ezigen-sd21"),
         targets.cache_target(device, tiny, "ezigen-sd21"),
-        targets.refinement_target(repeats, device, tiny, "ezigen-sd21-base", list(args.fast)),
     ]
+    sections["single-pass and cache targets"], mark = time.perf_counter() - mark, time.perf_counter()
+    target_rows.append(targets.refinement_target(target_repeats, device, tiny, "ezigen-sd21-base", list(args.fast)))
+    sections["refinement target"], mark = time.perf_counter() - mark, time.perf_counter()
     if not args.real:
         target_rows.append(targets.memory_target(tiny, device, "ezigen-sd21"))
+        sections["memory target"], mark = time.perf_counter() - mark, time.perf_counter()
     for row in target_rows:
         print(f"{row['target']}: {'met' if row['met'] else 'NOT met'}", file=sys.stderr)
     distances = targets.fast_path_distances(device, tiny, "ezigen-sd21-base", seeds=2 if args.quick else 4)
+    sections["fast-path distances"] = time.perf_counter() - mark
     results = {"machine": machine_info(device), "rows": rows, "targets": target_rows, "fast_path_distances": distances,
-               "quick": args.quick, "real": args.real, "seconds": round(time.perf_counter() - started, 1)}
+               "quick": args.quick, "real": args.real, "repeats": {"rows": repeats, "targets": target_repeats},
+               "section_seconds": {k: round(v, 1) for k, v in sections.items()},
+               "seconds": round(time.perf_counter() - started, 1)}
     write_results(args.out, results)
     print(os.path.join(args.out, "results.json"))
 

@@ -28,6 +28,15 @@ def render(results: dict[str, Any]) -> str:
                      f"{r['seconds_per_image']:.3f} | {r['ratio_to_plain']:.2f} | {r['unet_evals']} "
                      f"({r['plain_unet_evals']}) | {r['subject_encodings']} | {r['vae_encodes']}/{r['vae_decodes']} | "
                      f"{r['iterations']} | {r['peak_mem_mb']:.1f} ({r['plain_peak_mem_mb']:.1f}) |")
+    if machine["device"] == "cpu":
+        lines += ["", "Peak MB on CPU is the resident memory a generation adds to the already-warm process: about 0 "
+                  "for the tiny backbones, whose activations fit memory the process already holds. The memory "
+                  "target below starts fresh processes instead; real-size memory comes from benchmarks/gpu.sh."]
+    if results.get("repeats"):
+        lines += ["", f"Seconds: median of {results['repeats']['rows']} timed run(s) per recipe row and "
+                  f"{results['repeats']['targets']} per target, after a warm-up, alternating with the plain "
+                  "pipeline. Sections (s): " + ", ".join(f"{k} {v}" for k, v in results.get("section_seconds", {}).items())
+                  + f"; total {results.get('seconds')}."]
     lines += ["", "| target | result | met |", "|---|---|---|"]
     for t in results["targets"]:
         detail = ", ".join(f"{k}={v}" for k, v in t.items() if k not in ("target", "met"))
