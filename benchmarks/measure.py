@@ -1,8 +1,9 @@
 """Measuring one generation: median seconds over repeats after a warm-up, and peak memory.
 
-Peak memory: on CUDA, ``torch.cuda.max_memory_allocated`` after a reset; on CPU (torch has no
-allocator statistics there) the resident set size sampled every millisecond by a thread,
-minus the RSS before the call: the extra memory the generation needed.
+Peak memory, taken during the untimed warm-up run: on CUDA, ``torch.cuda.max_memory_allocated``
+after a reset (an absolute peak, weights included); on CPU (torch has no allocator statistics
+there) the resident set size sampled every millisecond by a thread, minus the RSS before the
+call: the extra memory the generation needed beyond what the process already held.
 """
 
 from __future__ import annotations
@@ -74,44 +75,22 @@ def peak_memory(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
     return result, rss.megabytes
 
 
-def measure(fn: Callable[[], Any], repeats: int, device: str, warmup: int = 1) -> Measurement:
-    """Run ``fn`` ``warmup`` times, then ``repeats`` timed times; memory is taken on the first timed run."""
-    import torch
-
-    for _ in range(warmup):
-        fn()
-    seconds = []
-    result, peak = None, 0.0
-    for i in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        if i == 0:
-            result, peak = peak_memory(fn, device)
-        else:
-            result = fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - started)
-    return Measurement(seconds, peak, result)
-
-
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int, device: str) -> dict[str, Measurement]:
-    """Measure several callables in alternation (a, b, a, b, ...) so drift hits all of them alike."""
+    """Measure several callables in alternation (a, b, a, b, ...) so drift hits all of them alike.
+
+    Each callable's untimed warm-up run is also its memory run, so the RSS sampling thread on CPU
+    never competes with a timed run."""
     import torch
 
-    for fn in fns.values():
-        fn()  # warm-up
     out = {name: Measurement([], 0.0) for name in fns}
-    for i in range(repeats):
+    for name, fn in fns.items():
+        out[name].result, out[name].peak_mem_mb = peak_memory(fn, device)
+    for _ in range(repeats):
         for name, fn in fns.items():
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             started = time.perf_counter()
-            if i == 0:
-                out[name].result, out[name].peak_mem_mb = peak_memory(fn, device)
-            else:
-                out[name].result = fn()
+            out[name].result = fn()
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             out[name].seconds.append(time.perf_counter() - started)

@@ -22,12 +22,13 @@ def main() -> None:
     import ezigen
     from benchmarks.recipes import ours_call, plain_call, subject_image
 
-    system = ezigen.build_system(ezigen.load_recipe(args.recipe, args.overrides, tiny=args.tiny)).to(args.device)
+    # ru_maxrss is a lifetime high-water mark: the plain probe must never build the adapters or the encoder
+    overrides = args.overrides + (["fusion=null", "subject_encoder=null", "refinement=null"] if args.plain else [])
+    system = ezigen.build_system(ezigen.load_recipe(args.recipe, overrides, tiny=args.tiny)).to(args.device)
     adapter_mb = 0.0
     if system.fusion is not None:
         adapter_mb = sum(p.numel() * p.element_size() for p in system.fusion.parameters()) / 2**20
     if args.plain:
-        system.fusion = system.encoder = None  # only the backbone stays referenced by the pipeline
         run, _ = plain_call(system, 0)
     else:
         run = ours_call(system, 0, subject_image())

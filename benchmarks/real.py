@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 REAL = {
-    "sd21": ("random:sd21-base", 512, ["text-only-sd21-base", "ablations/ezigen-sd21-single-pass", "ezigen-sd21-base"]),
+    "sd21": ("random:sd21-base", 512, ["text-only-sd21-base", "ezigen-sd21-base"]),  # single pass: refinement=null
     "sdxl": ("random:sdxl-base", 1024, ["text-only-sdxl-base", "ezigen-sdxl-base"]),
 }
 
