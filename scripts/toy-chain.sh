@@ -1,5 +1,5 @@
 #!/bin/sh
-# Rebuild the toy world's shipped weights from scratch (docs/toy-world.md). About 100 minutes on
+# Rebuild the toy world's shipped weights from scratch (docs/toy-world.md). About 95 minutes on
 # 2 CPU cores; run it on an otherwise idle machine. Fixed step counts, so the result does not
 # depend on the machine's speed (only float rounding may differ between machines).
 #
@@ -19,8 +19,13 @@ $ezigen toy assemble --run "$work/base-run" --out "$work/base"
 $ezigen train toy/ezigen --data "$work/data/train" --out "$work/adapter-run" --no-progress --resume \
     --set backbone.pretrained="$work/base" --set fusion.weights=null
 # 4. ship them: the package's toy:base and toy:ezigen
-rm -rf ezigen/assets/toy/base
-cp -r "$work/base" ezigen/assets/toy/base
-cp "$work/adapter-run/adapter.safetensors" ezigen/assets/toy/ezigen-adapter.safetensors
+#    (copied beside the shipped files first, then renamed over them: a kill never leaves half a model)
+rm -rf ezigen/assets/toy/base.new ezigen/assets/toy/base.old
+cp -r "$work/base" ezigen/assets/toy/base.new
+cp "$work/adapter-run/adapter.safetensors" ezigen/assets/toy/ezigen-adapter.safetensors.new
+[ ! -d ezigen/assets/toy/base ] || mv ezigen/assets/toy/base ezigen/assets/toy/base.old
+mv ezigen/assets/toy/base.new ezigen/assets/toy/base
+mv ezigen/assets/toy/ezigen-adapter.safetensors.new ezigen/assets/toy/ezigen-adapter.safetensors
+rm -rf ezigen/assets/toy/base.old
 # 5. the table (about 5 minutes)
 $ezigen toy table --out "$work/table"

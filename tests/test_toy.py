@@ -52,9 +52,20 @@ def test_metrics_on_ground_truth_and_wrong_subjects():
             assert score.control_fidelity < score.fidelity - 0.05
     from PIL import Image
 
+    import attrs
+
     blank = Image.new("RGB", (32, 32), BACKGROUNDS["grey"])
-    empty = score_scene(blank, random_scene(heldout[0], rng), heldout[1].colours)
-    assert empty.region_pixels == 0 or not empty.position_correct
+    empty = score_scene(blank, attrs.evolve(random_scene(heldout[0], rng), background="grey"), heldout[1].colours)
+    assert empty.region_pixels == 0 and not empty.position_correct and empty.fidelity == 0.0
+    assert empty.background_correct and empty.alignment == 0.5
+    # the truth scored against a caption with another position or another background loses exactly that half
+    scene = random_scene(heldout[2], rng)
+    other_position = next(p for p in POSITIONS if p != scene.position)
+    moved = score_scene(render_scene(scene), attrs.evolve(scene, position=other_position), heldout[3].colours)
+    assert moved.background_correct and not moved.position_correct and moved.alignment == 0.5
+    other_background = next(b for b in BACKGROUNDS if b != scene.background)
+    recoloured = score_scene(render_scene(scene), attrs.evolve(scene, background=other_background), heldout[3].colours)
+    assert not recoloured.background_correct and recoloured.position_correct and recoloured.alignment == 0.5
     assert set(POSITIONS) == {"top left", "top right", "bottom left", "bottom right", "center"}
 
 

@@ -40,13 +40,15 @@ def assemble(run: str, out: str) -> None:
 @command.command("table")
 @click.option("--out", required=True, help="Folder for table.json, table.md and grid.png.")
 @click.option("--samples", type=click.IntRange(2), default=60, show_default=True, help="Held-out samples.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the scenes and generations.")
+@click.option("--world-seed", type=int, default=0, show_default=True,
+              help="The `ezigen toy data --seed` the weights were trained on: it decides which subjects are held out.")
 @set_option
-def table(out: str, samples: int, seed: int, overrides: tuple[str, ...]) -> None:
+def table(out: str, samples: int, seed: int, world_seed: int, overrides: tuple[str, ...]) -> None:
     """Measure fidelity and alignment of text-only, EZIGen (single pass, refined) and no-decoupling."""
     from ezigen.toy.table import build_table
 
     prepare_output_dir(out)
-    result = build_table(out, samples=samples, seed=seed, overrides=list(overrides),
+    result = build_table(out, samples=samples, seed=seed, world_seed=world_seed, overrides=list(overrides),
                          log=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(result["rows"], indent=1))

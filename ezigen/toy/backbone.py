@@ -5,7 +5,7 @@ Parts, shaped for a 2-core CPU budget:
 
 - autoencoder: a fixed pixel-unshuffle by 2 (32 x 32 x 3 <-> 16 x 16 x 12), no weights;
 - UNet: diffusers ``UNet2DConditionModel`` on 16 x 16 x 12 latents, channels (32, 64, 96),
-  cross-attention at the 16 x 16 and 8 x 8 levels (7 transformer blocks), 2.2 M parameters
+  7 transformer blocks (2 down at 16 x 16 and 8 x 8, 1 mid at 4 x 4, 4 up), 2.2 M parameters
   (0.53 s per training step at batch 64 on 2 cores; wider variants cost 1.5-2.5x per step);
 - text: a word-level tokenizer over the world's 25 words and a 2-layer ``CLIPTextModel`` (64-d),
   trained together with the UNet;
@@ -14,9 +14,10 @@ Parts, shaped for a 2-core CPU budget:
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
+
+from ezigen.io import write_json_atomic
 
 TOY_ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "toy")
 TOY_BASE = os.path.join(TOY_ASSETS, "base")
@@ -114,20 +115,20 @@ def save_toy_folder(parts: dict[str, Any], folder: str) -> None:
     for name in ("unet", "vae", "text_encoder", "tokenizer"):
         parts[name].save_pretrained(os.path.join(folder, name))
     parts["scheduler"].save_pretrained(os.path.join(folder, "scheduler"))
-    with open(os.path.join(folder, "model_index.json"), "w", encoding="utf-8") as fh:
-        json.dump(MODEL_INDEX, fh, indent=2)
+    # last and atomically: the loader takes a folder without model_index.json as incomplete
+    write_json_atomic(os.path.join(folder, "model_index.json"), MODEL_INDEX)
 
 
-def embedded_folder(name: str) -> str | None:
-    """``toy:base`` -> the shipped folder (None for other names)."""
-    if name == "toy:base":
-        if not os.path.isfile(os.path.join(TOY_BASE, "model_index.json")):
-            from ezigen.errors import EzigenError
+def embedded_folder(name: str) -> str:
+    """``toy:base`` -> the shipped folder."""
+    from ezigen.errors import EzigenError
 
-            raise EzigenError("toy:base is not in this installation (ezigen/assets/toy/base); rebuild it with "
-                              "scripts/toy-chain.sh (docs/toy-world.md)")
-        return TOY_BASE
-    return None
+    if name != "toy:base":
+        raise EzigenError(f"backbone.pretrained: {name!r} is not an embedded toy backbone; expected toy:base or toy:init")
+    if not os.path.isfile(os.path.join(TOY_BASE, "model_index.json")):
+        raise EzigenError("toy:base is not in this installation (ezigen/assets/toy/base); rebuild it with "
+                          "scripts/toy-chain.sh (docs/toy-world.md)")
+    return TOY_BASE
 
 
 def embedded_weights(uri: str) -> str:

@@ -11,13 +11,13 @@ Held-out subjects never appear in DATA/train; evaluation renders their scenes fr
 
 from __future__ import annotations
 
-import json
 import os
 import random
 
 import attrs
 
 from ezigen.data.manifest import Sample, write_manifest
+from ezigen.io import write_json_atomic
 from ezigen.toy.world import random_scene, render_crop, render_scene, split_subjects
 
 
@@ -58,6 +58,5 @@ def write_world(out: str, spec: WorldSpec = WorldSpec(), log=print) -> str:
     manifest = write_manifest(folder, samples)
     world = {"seed": spec.seed, "spec": attrs.asdict(spec), "train": [attrs.asdict(s) for s in train],
              "heldout": [attrs.asdict(s) for s in heldout]}
-    with open(os.path.join(out, "world.json"), "w", encoding="utf-8") as fh:
-        json.dump(world, fh, indent=1)
+    write_json_atomic(os.path.join(out, "world.json"), world)
     return manifest

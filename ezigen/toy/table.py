@@ -32,28 +32,31 @@ VARIANTS = {
 
 def heldout_scenes(samples: int, seed: int, world_seed: int = 0, train: int = 400,
                    heldout: int = 60) -> list[tuple[Scene, Any]]:
-    """(scene, control subject) pairs over the held-out subjects; the control has other colours."""
+    """(scene, control subject) pairs over the held-out subjects; the control is the next held-out
+    subject (cyclically) that shares no colour with the scene's subject."""
     _, subjects = split_subjects(world_seed, train, heldout)
     rng = random.Random(f"table:{seed}")
     pairs = []
     for i in range(samples):
-        subject = subjects[i % len(subjects)]
-        control = next(s for s in subjects[i + 1:] + subjects if set(s.colours).isdisjoint(subject.colours))
+        j = i % len(subjects)
+        subject = subjects[j]
+        control = next(s for s in subjects[j + 1:] + subjects[:j] if set(s.colours).isdisjoint(subject.colours))
         pairs.append((random_scene(subject, rng), control))
     return pairs
 
 
 def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str] | tuple[str, ...] = (),
-                log=print) -> dict[str, Any]:
+                log=print, world_seed: int = 0) -> dict[str, Any]:
     import ezigen
 
     os.makedirs(out, exist_ok=True)
-    pairs = heldout_scenes(samples, seed)
+    pairs = heldout_scenes(samples, seed, world_seed)
     scores: dict[str, list[Any]] = {}
     images: dict[str, list[Any]] = {}
     timing: dict[str, float] = {}
     for variant, (recipe, extra) in VARIANTS.items():
-        applicable = [o for o in overrides if variant != "text-only" or not o.startswith(("fusion.", "subject_encoder."))]
+        applicable = [o for o in overrides
+                      if variant != "text-only" or not o.startswith(("fusion.", "subject_encoder.", "refinement"))]
         system = ezigen.build_system(ezigen.load_recipe(recipe, [*extra, *applicable]))
         started = time.perf_counter()
         scores[variant], images[variant] = [], []
@@ -66,13 +69,14 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
         timing[variant] = (time.perf_counter() - started) / len(pairs)
         log(f"{variant}: {timing[variant]:.2f} s per image")
     rows = _rows(scores, timing)
-    table = {"rows": rows, "samples": samples, "seed": seed, "overrides": list(overrides),
+    table = {"rows": rows, "samples": samples, "seed": seed, "world_seed": world_seed, "overrides": list(overrides),
              "truth": _truth_row(pairs)}
+    from ezigen.images import save_image_atomic
     from ezigen.io import write_json_atomic, write_text_atomic
 
-    write_json_atomic(os.path.join(out, "table.json"), table)
+    save_image_atomic(_grid(pairs, images, min(samples, 12)), os.path.join(out, "grid.png"))
     write_text_atomic(os.path.join(out, "table.md"), render_markdown(table))
-    _grid(pairs, images, min(samples, 12)).save(os.path.join(out, "grid.png"))
+    write_json_atomic(os.path.join(out, "table.json"), table)  # last: its presence means the table is complete
     return table
 
 

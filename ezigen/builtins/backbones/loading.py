@@ -94,6 +94,8 @@ def _load_parts_uncached(pretrained: str, dtype: Any, vae: str | None, variant: 
         from ezigen.toy.backbone import toy_init_parts
 
         parts = toy_init_parts()
+        for name in ("unet", "vae", "text_encoder"):
+            parts[name] = parts[name].to(torch_dtype)
     elif pretrained.startswith("toy:"):
         from ezigen.toy.backbone import embedded_folder
 
