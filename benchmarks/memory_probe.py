@@ -1,4 +1,7 @@
-"""One fresh process, one image: prints {"peak_mb", "adapter_mb"} (ru_maxrss on CPU, CUDA peak on GPU)."""
+"""One fresh process, one image: prints {"peak_mb", "adapter_mb"} (peak RSS on CPU, CUDA peak on GPU).
+
+On Linux the peak RSS is VmHWM from /proc/self/status: ``ru_maxrss`` survives ``execve``, so a probe
+started from a big parent (the benchmark process) would report the parent's size."""
 
 from __future__ import annotations
 
@@ -38,9 +41,20 @@ def main() -> None:
     if args.device.startswith("cuda"):
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+        peak = _peak_rss_mb()
     print(json.dumps({"peak_mb": round(peak, 1), "adapter_mb": round(adapter_mb, 3)}))
+
+
+def _peak_rss_mb() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 if __name__ == "__main__":
