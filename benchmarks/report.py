@@ -28,12 +28,14 @@ def render(results: dict[str, Any]) -> str:
                      f"({r['plain_unet_evals']}) | {r['subject_encodings']} | {r['vae_encodes']}/{r['vae_decodes']} | "
                      f"{r['iterations']} | {r['peak_mem_mb']:.1f} ({r['plain_peak_mem_mb']:.1f}) |")
     if machine["device"] == "cpu":
-        lines += ["", "Peak MB on CPU is the resident memory a generation adds to the already-warm process: about 0 "
-                  "for the tiny backbones, whose activations fit memory the process already holds. The memory "
-                  "target below starts fresh processes instead; real-size memory comes from benchmarks/gpu.sh."]
+        lines += ["", "Peak MB on CPU is the resident memory a generation adds to the process during its untimed warm-up "
+                  "run: under 25 MB for the tiny backbones, whose activations fit memory the process already "
+                  "holds. The memory target below starts fresh processes instead (and, in a full run, measures "
+                  "the real-size SD2.1 architecture)."]
     if results.get("repeats"):
         lines += ["", f"Seconds: median of {results['repeats']['rows']} timed run(s) per recipe row and "
-                  f"{results['repeats']['targets']} per target, after a warm-up, alternating with the plain "
+                  f"{results['repeats']['targets']} per target ({results['repeats'].get('single_pass_target')} for the "
+                  "single-pass target), after a warm-up, alternating with the plain "
                   "pipeline. Sections (s): " + ", ".join(f"{k} {v}" for k, v in results.get("section_seconds", {}).items())
                   + f"; total {results.get('seconds')}."]
     lines += ["", "| target | result | met |", "|---|---|---|"]
