@@ -11,5 +11,6 @@ if [ -d .whl ]; then
   export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
 fi
 export PYTHONPATH=$(pwd):${PYTHONPATH:-} HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out.gpu.txt" 2>/dev/null || true
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" 2>/dev/null || true
 python3 -m benchmarks --real --device cuda --dtype float16 --quick --out "$out"

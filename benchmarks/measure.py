@@ -3,7 +3,8 @@
 Peak memory, taken during the untimed warm-up run: on CUDA, ``torch.cuda.max_memory_allocated``
 after a reset (an absolute peak, weights included); on CPU (torch has no allocator statistics
 there) the resident set size sampled every millisecond by a thread, minus the RSS before the
-call: the extra memory the generation needed beyond what the process already held.
+call: the extra memory the generation needed beyond what the process already held, first-call
+allocations (and, for a compiled UNet, the compilation) included.
 """
 
 from __future__ import annotations

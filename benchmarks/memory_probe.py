@@ -25,7 +25,7 @@ def main() -> None:
     import ezigen
     from benchmarks.recipes import ours_call, plain_call, subject_image
 
-    # ru_maxrss is a lifetime high-water mark: the plain probe must never build the adapters or the encoder
+    # the peak (VmHWM) is a lifetime high-water mark: the plain probe must never build the adapters or the encoder
     overrides = args.overrides + (["fusion=null", "subject_encoder=null", "refinement=null"] if args.plain else [])
     system = ezigen.build_system(ezigen.load_recipe(args.recipe, overrides, tiny=args.tiny)).to(args.device)
     adapter_mb = 0.0
