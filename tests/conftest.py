@@ -65,3 +65,16 @@ def build(recipe: str, *overrides: str, tiny: bool = True):
     import ezigen
 
     return ezigen.build_system(ezigen.load_recipe(recipe, list(overrides), tiny=tiny))
+
+
+def run_cli(args, capsys):
+    """(exit status, stdout, stderr) of one in-process ``ezigen`` CLI call."""
+    from ezigen.cli.main import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

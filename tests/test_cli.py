@@ -5,18 +5,7 @@ import os
 
 import pytest
 
-from ezigen.cli.main import main
-
-
-def run(args, capsys):
-    """(exit status, stdout, stderr) of one in-process CLI call."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_cli as run
 
 
 def assert_user_error(code, err, *fragments):

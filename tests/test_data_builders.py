@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ezigen.cli.main import main
+from tests.conftest import run_cli
 from ezigen.data.coco import CocoOptions, CocoSplit, build_coco, longest_caption, select_instances
 from ezigen.data.manifest import read_manifest
 from ezigen.data.masks import (
@@ -429,14 +429,7 @@ def test_ytvis_bad_input(tmp_path):
 
 # ---------------------------------------------------------------------------------------- CLI
 
-def run(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = run_cli
 
 
 def test_cli(coco, ytvis, tmp_path, capsys):
