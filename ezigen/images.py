@@ -89,15 +89,16 @@ def _to_rgba_or_rgb(image: Any) -> Any:
     return image.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
-def pad_to_square(image: Any, fill: tuple[int, int, int] = (255, 255, 255)) -> Any:
-    """Centre ``image`` on a square canvas of ``fill`` (white for EZIGen subjects)."""
+def pad_to_square(image: Any, fill: Any = (255, 255, 255)) -> Any:
+    """Centre ``image`` on a square canvas of ``fill`` in its own mode, side = max(w, h) (white for
+    EZIGen subjects; 0 for masks). A square image is returned as it is."""
     from PIL import Image
 
     width, height = image.size
     if width == height:
         return image
     side = max(width, height)
-    canvas = Image.new("RGB", (side, side), fill)
+    canvas = Image.new(image.mode, (side, side), fill)
     canvas.paste(image, ((side - width) // 2, (side - height) // 2))
     return canvas
 

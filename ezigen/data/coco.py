@@ -30,10 +30,11 @@ from typing import Any
 import attrs
 
 from ezigen.data.crops import (
-    WHITE, BuildReport, Progress, load_rgb, mask_box, mask_image, pad_to_square, paint_outside, read_json,
-    resize_square, save_image, scale_xywh,
+    WHITE, BuildReport, Progress, load_rgb, mask_box, mask_image, paint_outside, read_json, resize_square,
+    save_image, scale_xywh,
 )
 from ezigen.data.manifest import Sample, write_manifest
+from ezigen.images import pad_to_square
 from ezigen.data.masks import decode_segmentation
 from ezigen.errors import DataError
 

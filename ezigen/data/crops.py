@@ -85,12 +85,6 @@ def pad_to_size(image: Image.Image, width: int, height: int, fill: Any) -> Image
     return canvas
 
 
-def pad_to_square(image: Image.Image, fill: Any) -> Image.Image:
-    """Pad the shorter side so the image is square, centred: side = max(w, h)."""
-    side = max(image.size)
-    return pad_to_size(image, side, side, fill)
-
-
 def pad_by_ratio(image: Image.Image, ratio: float, fill: Any) -> Image.Image:
     """Pad to ``(int(w * ratio), int(h * ratio))``, centred (AnyDoor-style margin around a subject)."""
     width = max(int(image.width * ratio), image.width)

@@ -38,10 +38,11 @@ from PIL import Image
 
 from ezigen.data.crops import (
     BLACK, WHITE, BuildReport, Progress, box_size, expand_box, load_rgb, mask_box, mask_image, pad_by_ratio,
-    pad_to_square, paint_outside, read_json, resize_square, save_image, square_box,
+    paint_outside, read_json, resize_square, save_image, square_box,
 )
 from ezigen.data.manifest import Sample, write_manifest
 from ezigen.data.masks import decode_segmentation, largest_component_fraction
+from ezigen.images import pad_to_square
 from ezigen.errors import DataError
 
 SUBJECT_PROMPT = "a photo of a {}."
