@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ezigen.errors import EzigenError, PairingError, WeightsError
-from ezigen.recipe.schema import Recipe
+from ezigen import defaults
+from ezigen.errors import EzigenError, PairingError, PluginError, WeightsError
+from ezigen.recipe.schema import ComponentSpec, Recipe
 
 
 def check_pairing(recipe: Recipe) -> None:
@@ -51,14 +52,46 @@ def build_system(recipe: Recipe | str, *, overrides: list[str] | tuple[str, ...]
     elif overrides or tiny:
         raise EzigenError("overrides and tiny apply when loading a recipe by name; use load_recipe(...) first")
     check_pairing(recipe)
-    backbone = backbone if backbone is not None else recipe.backbone.build()
-    encoder = recipe.subject_encoder.build(backbone) if recipe.subject_encoder else None
+    backbone = backbone if backbone is not None else build_component(recipe.backbone)
+    encoder = build_component(recipe.subject_encoder, backbone) if recipe.subject_encoder else None
     fusion = None
     if recipe.fusion is not None:
-        fusion = recipe.fusion.build(backbone, encoder=encoder)
-        weights = getattr(recipe.fusion.config, "weights", None)
+        fusion = build_component(recipe.fusion, backbone, encoder=encoder)
+        weights = defaults.fusion_weights(recipe.fusion.config)
         if weights:
             fusion.load_weights(resolve_weights(weights, components))
-    schedule = recipe.guidance.build()
-    stop = recipe.refinement.stop.build() if recipe.refinement is not None else None
+    schedule = build_component(recipe.guidance)
+    stop = build_component(recipe.refinement.stop) if recipe.refinement is not None else None
     return System(recipe=recipe, backbone=backbone, encoder=encoder, fusion=fusion, schedule=schedule, stop=stop)
+
+
+def build_component(spec: ComponentSpec, *args: Any, **kwargs: Any) -> Any:
+    """``spec.cls.from_config(spec.config, ...)``, then the built object checked against its kind's
+    protocol (``ezigen.interfaces``): a plugin's missing member or failing constructor is one
+    PluginError naming the plugin and the member, not a traceback at first use."""
+    from ezigen.interfaces import CONTRACTS, TokenSubjectEncoder
+    from ezigen.subject_encoding import call_plugin, component_label, is_builtin
+    from ezigen.values import FeatureKind
+
+    built = call_plugin(spec, "from_config()", spec.build, *args, **kwargs)
+    if is_builtin(spec):
+        return built
+    contract = CONTRACTS[_SECTION_KINDS[spec.section]]
+    protocol = contract.protocol
+    if spec.section == "subject_encoder" and spec.cls.output_kind(spec.config) is FeatureKind.TOKENS:
+        protocol = TokenSubjectEncoder
+    missing = [name for name in _protocol_members(protocol) if not hasattr(built, name)]
+    if missing:
+        raise PluginError(f"{component_label(spec)}: the built {contract.human} lacks the required "
+                          f"{', '.join(missing)} (see docs/plugins.md, ezigen.interfaces.{protocol.__name__})")
+    return built
+
+
+_SECTION_KINDS = {"backbone": "backbones", "subject_encoder": "subject_encoders", "fusion": "fusions",
+                  "guidance": "guidance_schedules", "refinement.stop": "stop_criteria"}
+
+
+def _protocol_members(protocol: type) -> list[str]:
+    from typing import _get_protocol_attrs  # the members runtime isinstance() checks
+
+    return sorted(_get_protocol_attrs(protocol))

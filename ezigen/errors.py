@@ -71,3 +71,8 @@ class OutputError(EzigenError):
 
 class DataError(EzigenError):
     """A dataset manifest line or file that cannot be used."""
+
+
+class PluginError(EzigenError):
+    """A plugin that failed to import, lacks a required member, or returned something the contract
+    does not allow. The message names the plugin (entry point and distribution) and the component."""

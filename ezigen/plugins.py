@@ -71,26 +71,36 @@ def build_plugin_manager(
 
 
 def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
-    """Load every ``ezigen`` entry point not in ``blocked``; a broken plugin is a clear error.
+    """Load every ``ezigen`` entry point not in ``blocked``.
 
-    pluggy's ``load_setuptools_entrypoints`` does the same but cannot say which plugin failed.
+    A plugin that fails to import is recorded in :data:`FAILED` (shown by ``ezigen plugins``,
+    named in the error of a recipe that needs it) and skipped, so that it cannot break commands
+    that do not use it. pluggy's ``load_setuptools_entrypoints`` would raise on the first one.
     """
+    FAILED.clear()
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != ENTRY_POINT_GROUP or ep.name in blocked or pm.get_plugin(ep.name) is not None:
                 continue
+            _DISTRIBUTIONS[ep.name] = (dist.metadata["Name"], dist.version)
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a plugin's import error must not look like ours
-                raise EzigenError(
-                    f"plugin {ep.name!r} ({dist.metadata['Name']} {dist.version}) failed to load: "
-                    f"{type(exc).__name__}: {exc}; disable it with {DISABLE_ENV}={ep.name}"
-                ) from exc
+            except Exception as exc:  # a plugin's import error must not look like ours, nor stop other commands
+                FAILED[ep.name] = f"failed to import: {type(exc).__name__}: {exc}"
+                continue
             pm.register(plugin, name=ep.name)
-            _DISTRIBUTIONS[ep.name] = (dist.metadata["Name"], dist.version)
 
 
 _DISTRIBUTIONS: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
+FAILED: dict[str, str] = {}  # entry-point name -> why it did not load (last build_plugin_manager)
+
+
+def describe_plugin(name: str) -> str:
+    """``plugin 'colorstats', distribution ezigen-colorstats 0.1.0`` (or ``ezigen's builtins``)."""
+    if str(name).startswith("ezigen.builtins."):
+        return "ezigen's builtins"
+    dist = _DISTRIBUTIONS.get(name)
+    return f"plugin {name!r}, distribution {dist[0]} {dist[1]}" if dist else f"plugin {name!r}"
 
 
 def find_plugin(pm: pluggy.PluginManager, name: str) -> Any:
@@ -125,11 +135,18 @@ def plugin_version(pm: pluggy.PluginManager, plugin: Any) -> str | None:
 
 @attrs.define
 class Components:
-    """Every registry, built from one plugin manager."""
+    """Every registry, built from one plugin manager, and what could not be registered.
+
+    ``broken``: (kind, name) -> (plugin, why), components a plugin registered that miss a required
+    member (``ezigen.interfaces``); they are not in the registries, and a recipe that names one
+    fails with that message. ``failed``: plugin -> why it contributed nothing (import or hook error).
+    """
 
     pm: pluggy.PluginManager
     registries: dict[str, Registry]
     recipe_dirs: list[tuple[str, str]]  # (folder, plugin)
+    broken: dict[tuple[str, str], tuple[str, str]] = attrs.field(factory=dict)
+    failed: dict[str, str] = attrs.field(factory=dict)
 
     def registry(self, kind: str) -> Registry:
         """The registry of one kind: ``backbones``, ``subject_encoders``, ``fusions``, ..."""
@@ -145,22 +162,61 @@ class Components:
             out.setdefault(plugin, {}).setdefault("recipe_dirs", []).append(folder)
         return out
 
+    def broken_message(self, kind: str, name: str) -> str | None:
+        """Why the component ``name`` of ``kind`` is unusable, or None when it is not broken."""
+        if (kind, name) in self.broken:
+            plugin, why = self.broken[(kind, name)]
+            return f"{KINDS[kind][1]} {name!r} ({describe_plugin(plugin)}) is broken: {why}"
+        return None
+
+    def failure_hint(self) -> str | None:
+        """A line naming the plugins that failed to load, for "unknown name" errors."""
+        if not self.failed:
+            return None
+        names = ", ".join(f"{describe_plugin(p)}: {why}" for p, why in sorted(self.failed.items()))
+        return f"note: these plugins failed and registered nothing: {names}"
+
 
 def collect(pm: pluggy.PluginManager) -> Components:
-    """Call every registration hook, one plugin at a time, so each entry knows its plugin."""
+    """Call every registration hook, one plugin at a time, so each entry knows its plugin.
+
+    A class that lacks a required member of its kind goes to ``broken`` (named, not raised), and a
+    hook that raises puts its plugin in ``failed``: one broken plugin never breaks the others.
+    """
+    from ezigen.interfaces import missing_members
+
     registries: dict[str, Registry] = {}
+    broken: dict[tuple[str, str], tuple[str, str]] = {}
+    failed: dict[str, str] = {name: why for name, why in FAILED.items() if pm.get_plugin(name) is None}
     for kind, (hook_name, human) in KINDS.items():
         registry = Registry(human)
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            def register(name: str, value: Any, _plugin: str = impl.plugin_name) -> None:
+            def register(name: str, value: Any, _plugin: str = impl.plugin_name, _kind: str = kind) -> None:
+                missing = missing_members(_kind, value)
+                if missing and not _plugin.startswith("ezigen.builtins."):
+                    broken[(_kind, name)] = (_plugin, f"{getattr(value, '__name__', value)!s} lacks the required "
+                                             f"{', '.join(missing)} (see docs/plugins.md, ezigen.interfaces)")
+                    return
                 registry.register(name, value, _plugin)
 
-            impl.function(register=register)
+            _call_hook(impl, failed, register=register)
         registries[kind] = registry
     recipe_dirs: list[tuple[str, str]] = []
     for impl in pm.hook.ezigen_register_recipe_dirs.get_hookimpls():
-        impl.function(register=lambda folder, _p=impl.plugin_name: recipe_dirs.append((str(folder), _p)))
-    return Components(pm=pm, registries=registries, recipe_dirs=recipe_dirs)
+        _call_hook(impl, failed, register=lambda folder, _p=impl.plugin_name: recipe_dirs.append((str(folder), _p)))
+    return Components(pm=pm, registries=registries, recipe_dirs=recipe_dirs, broken=broken, failed=failed)
+
+
+def _call_hook(impl: Any, failed: dict[str, str], **kwargs: Any) -> None:
+    if impl.plugin_name.startswith("ezigen.builtins."):
+        impl.function(**kwargs)  # a builtin's error is our bug: keep its traceback
+        return
+    try:
+        impl.function(**kwargs)
+    except EzigenError:
+        raise  # e.g. a duplicate name: already a clear message naming both plugins
+    except Exception as exc:
+        failed[impl.plugin_name] = f"{impl.function.__name__} raised {type(exc).__name__}: {exc}"
 
 
 _DEFAULT: Components | None = None

@@ -8,15 +8,14 @@ from typing import Any
 
 import attrs
 
+from ezigen import defaults
 from ezigen.errors import EzigenError
 from ezigen.features_cache import FeatureCache
 from ezigen.recipe.schema import Recipe
 from ezigen.sampling.refinement import PassResult, Refiner
 from ezigen.sampling.trace import Trace
+from ezigen.subject_encoding import encode_subject
 from ezigen.values import SubjectFeatures, SubjectInput
-
-DEFAULT_APPEARANCE_FRACTION = 0.4
-
 
 @attrs.define
 class GenerationResult:
@@ -53,8 +52,8 @@ class System:
         """Move every model (backbone, encoder, fusion) as ``nn.Module.to`` does."""
         self.backbone.to(device, dtype)
         for part in (self.encoder, self.fusion):
-            if part is not None and hasattr(part, "to"):
-                part.to(device, dtype)
+            if part is not None:
+                defaults.move(part, device, dtype)
         self.feature_cache.clear()  # cached features live on the old device
         return self
 
@@ -81,7 +80,8 @@ class System:
     def encode_subject(self, subject: SubjectInput, trace: Trace | None = None) -> SubjectFeatures:
         """Features for ``subject``, from the cache when this (content, prompt, encoder config) was seen."""
         key = FeatureCache.key(subject.key, self.encoder.cache_key())
-        features, computed = self.feature_cache.get_or_compute(key, lambda: self.encoder.encode(subject, self.backbone))
+        features, computed = self.feature_cache.get_or_compute(
+            key, lambda: encode_subject(self.encoder, subject, self.backbone, self.recipe.subject_encoder))
         if computed and trace is not None:
             trace.count("subject_encodings")
             trace.count("unet_evals", int(features.info.get("unet_evals", 0)))
@@ -163,7 +163,7 @@ class System:
         scheduler = backbone.make_scheduler()
         scheduler.set_timesteps(steps, device=backbone.device)
         cfg = any(self.schedule.at(i, steps).text_scale > 1.0 for i in range(steps))
-        conditioning = self._conditioning(prompts, guidance.negative_prompt, cfg, per_prompt)
+        conditioning = self._conditioning(prompts, defaults.negative_prompt(guidance), cfg, per_prompt)
         batch = len(prompts) * per_prompt
         latents = initial_latents(backbone.latent_shape(batch), generator, scheduler, backbone.device,
                                   conditioning.cond.embeds.dtype)
@@ -176,8 +176,8 @@ class System:
         with self.attached() as attachment, torch.no_grad():
             path = None
             if attachment is not None:
-                path = SubjectPath(attachment, features, float(getattr(self.fusion.config, "scale", 1.0)),
-                                   guidance.subject_guidance)
+                path = SubjectPath(attachment, features, defaults.fusion_scale(self.fusion.config),
+                                   defaults.subject_guidance(guidance))
             latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, num_steps=steps,
                               subject=path, generator=generator, trace=trace, iteration=0, callback=callback)
             result = PassResult(latents)
@@ -203,8 +203,8 @@ class System:
         guidance = self.recipe.guidance.config
         fraction = spec.config.appearance_fraction
         if fraction is None:
-            fraction = getattr(guidance, "appearance_fraction", DEFAULT_APPEARANCE_FRACTION)
-        text_scale = spec.config.text_scale if spec.config.text_scale is not None else guidance.text_scale
+            fraction = defaults.appearance_fraction(guidance)
+        text_scale = spec.config.text_scale if spec.config.text_scale is not None else defaults.text_scale(guidance)
         conditioning = self._conditioning(prompts, spec.config.negative_prompt, text_scale > 1.0, per_prompt)
         refiner = Refiner(spec.config, self.stop, fraction, text_scale)
         return refiner.run(self.backbone, self.backbone.make_scheduler, steps, conditioning, initial, path,

@@ -228,10 +228,16 @@ def _component(section: str, value: Any, kind: str, default_type: str | None, co
         what = "missing" if type_name is None else f"expected a {registry.kind} name, got {type_name!r}"
         problems.append(Problem(f"{section}.type", what, f"one of: {', '.join(registry.names())}"))
         return None
+    parent, _, key = f"{section}.type".rpartition(".")
+    broken = components.broken_message(kind, type_name)
+    if broken is not None:
+        problems.append(Problem(f"{section}.type", broken, None, where(parent, key)))
+        return None
     if type_name not in registry:
         guess = did_you_mean(str(type_name), registry.names())
         hint = (f"did you mean {guess!r}? " if guess else "") + f"registered: {', '.join(registry.names())}"
-        parent, _, key = f"{section}.type".rpartition(".")
+        failures = components.failure_hint()
+        hint += f"; {failures}" if failures else ""
         problems.append(Problem(f"{section}.type", f"unknown {registry.kind} {type_name!r}", hint, where(parent, key)))
         return None
     entry = registry.entry(type_name)

@@ -73,7 +73,7 @@ def denoise(
 
     ``num_steps`` is the T the schedule is evaluated against (default: the scheduler's step count).
     """
-    from ezigen.builtins.backbones.stable_diffusion import PromptEmbeds
+    from ezigen.conditioning import PromptEmbeds
 
     timesteps = scheduler.timesteps
     total = num_steps if num_steps is not None else len(timesteps)
@@ -145,5 +145,6 @@ def denoise(
 
 def _prepare_step(attachment: Any, timestep: Any, batch: int) -> int:
     """Let an attachment that works per step (reference attention) prepare; returns its extra UNet rows."""
-    prepare = getattr(attachment, "prepare_step", None)
-    return int(prepare(timestep, batch) or 0) if prepare is not None else 0
+    from ezigen.defaults import prepare_step
+
+    return prepare_step(attachment, timestep, batch)

@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ezigen.builtins.guidance import ConstantSchedule, ConstantScheduleConfig, subject_off_steps
+from ezigen import defaults
+from ezigen.builtins.guidance import subject_off_steps
 from ezigen.config import in_range, setting
+from ezigen.values import StepGuidance
 
 if TYPE_CHECKING:  # pragma: no cover - importing torch here would make recipe validation slow
     import torch
@@ -93,7 +95,7 @@ class Refiner:
         self.config = config
         self.stop = stop
         self.appearance_fraction = appearance_fraction
-        self.schedule = ConstantSchedule(ConstantScheduleConfig(text_scale=text_scale, subject_scale=1.0))
+        self.schedule = SubjectOnSchedule(text_scale)
 
     def run(
         self,
@@ -141,10 +143,21 @@ class Refiner:
                               iteration=iteration)
             trace.count("iterations")
             current = PassResult(latents)
-            if self.stop.needs_images or self.config.vae_roundtrip:
+            needs_images = defaults.needs_images(self.stop)
+            if needs_images or self.config.vae_roundtrip:
                 current = decode(latents)
-                if self.stop.needs_images and previous.images is None:
+                if needs_images and previous.images is None:
                     previous = decode(previous.latents)
             if self.stop.should_stop(iteration, previous, current):
                 return current
             previous = current
+
+
+@attrs.frozen
+class SubjectOnSchedule:
+    """Guidance inside the refinement loop: the subject on at every step, g_t = ``text_scale`` (spec §4)."""
+
+    text_scale: float
+
+    def at(self, step: int, num_steps: int) -> StepGuidance:
+        return StepGuidance(text_scale=self.text_scale, subject_scale=1.0)

@@ -1,4 +1,10 @@
-"""Conformance checks: the contract of each component kind, run over every registered component.
+"""Conformance checks: the contract of each component kind (``ezigen.interfaces``), behaviourally.
+
+``conformance_cases(plugin=NAME)`` gives the cases of one plugin (its entry-point or distribution
+name; ``"ezigen"`` = the builtins); ``check_component(kind, name)`` runs one case. Every check
+first asserts the kind's protocols (``isinstance`` on the registered class and the built object),
+then behaviour, pairing the component with fixed builtin partners only
+(:mod:`ezigen.testing.subject_path`), so installing a plugin never changes another's result.
 
 A component may declare ``example_config`` (recipe data for its section, without ``type``) when
 its config has required fields; otherwise its defaults are used. Checks (per kind):
@@ -7,10 +13,9 @@ its config has required fields; otherwise its defaults are used. Checks (per kin
   ``from_config`` builds;
 - guidance schedules: ``at`` is pure and returns finite ``StepGuidance`` values for T in 1..60;
 - stop criteria: ``max_iterations >= 1`` and the rule stops at ``max_iterations`` (termination);
-- subject encoders: on a tiny backbone the features have the declared kind;
-- fusions: attach + detach restore the UNet's processors, hooks and ``state_dict()`` exactly;
-  attached with the subject off, the UNet output is bit-identical to the plain UNet; with the
-  subject on (features from an encoder of an accepted kind) the output changes;
+- subject encoders: through every shipped fusion of its kind, a UNet call with CFG rows and one
+  training step on tiny models (see ``subject_path``);
+- fusions: attach / subject off bit-identical / subject on changes / detach restores exactly;
 - backbones: a tiny model loads and encodes a prompt;
 - metrics: ``score`` returns one finite score per image, the same alone or in a batch.
 """
@@ -25,15 +30,29 @@ import attrs
 
 from ezigen.config import structure, unstructure
 from ezigen.plugins import components as default_components
-from ezigen.values import FeatureKind, SubjectInput
 
 KINDS = ("backbones", "subject_encoders", "fusions", "guidance_schedules", "stop_criteria", "metrics")
 
 
-def conformance_cases(components: Any = None) -> list[tuple[str, str]]:
-    """Every (kind, name) registered, plugins' included."""
+def conformance_cases(components: Any = None, plugin: str | None = None) -> list[tuple[str, str]]:
+    """Every registered (kind, name), or only those registered by ``plugin`` (entry-point name,
+    distribution name, or ``"ezigen"`` for the builtins)."""
     components = components or default_components()
-    return [(kind, name) for kind in KINDS for name in components.registry(kind).names()]
+    owner = None if plugin is None else _plugin_names(components, plugin)
+    return [(kind, entry.name) for kind in KINDS for entry in components.registry(kind).entries()
+            if owner is None or entry.plugin in owner]
+
+
+def _plugin_names(components: Any, plugin: str) -> set[str]:
+    from ezigen.plugins import BUILTIN_MODULES, find_plugin
+
+    if plugin == "ezigen":
+        return set(BUILTIN_MODULES)
+    found = find_plugin(components.pm, plugin)
+    if found is None:
+        known = sorted(name for name, p in components.pm.list_name_plugin() if not name.startswith("ezigen."))
+        raise ValueError(f"no plugin named {plugin!r} is installed (entry points: {', '.join(known) or 'none'})")
+    return {components.pm.get_name(found)}
 
 
 @functools.lru_cache(maxsize=2)
@@ -62,16 +81,16 @@ def check_config(cls: Any) -> Any:
     return config
 
 
-def subject_for_tests() -> SubjectInput:
-    from PIL import Image, ImageDraw
+def _satisfies(built: Any, kind: str, cls: Any) -> None:
+    from ezigen.interfaces import CONTRACTS
 
-    image = Image.new("RGB", (48, 48), "white")
-    ImageDraw.Draw(image).rectangle((10, 10, 38, 38), fill=(200, 40, 40))
-    return SubjectInput.from_images([image], "a red square")
+    protocol = CONTRACTS[kind].protocol
+    assert isinstance(built, protocol), f"{cls.__name__}: the built object does not satisfy ezigen.{protocol.__name__}"
 
 
 def check_guidance_schedule(cls: Any) -> None:
     schedule = cls.from_config(check_config(cls))
+    _satisfies(schedule, "guidance_schedules", cls)
     for total in (1, 2, 7, 20, 50, 60):
         for step in range(total):
             first, second = schedule.at(step, total), schedule.at(step, total)
@@ -82,8 +101,8 @@ def check_guidance_schedule(cls: Any) -> None:
 
 def check_stop_criterion(cls: Any) -> None:
     stop = cls.from_config(check_config(cls))
+    _satisfies(stop, "stop_criteria", cls)
     assert stop.max_iterations >= 1
-    assert hasattr(stop, "needs_images"), f"{cls.__name__} must say whether it needs decoded images"
     import torch
     from PIL import Image
 
@@ -99,89 +118,15 @@ def check_stop_criterion(cls: Any) -> None:
 def check_backbone(cls: Any) -> None:
     config = check_config(cls)
     backbone = cls.from_config(config)
+    _satisfies(backbone, "backbones", cls)
     conditioning = backbone.encode_prompt(["a test"], None, cfg=True)
     assert conditioning.cond.embeds.shape[0] == 1
-
-
-def check_subject_encoder(cls: Any, backbone: Any = None) -> Any:
-    backbone = backbone or tiny_backbone()
-    config = check_config(cls)
-    encoder = cls.from_config(config, backbone)
-    features = encoder.encode(subject_for_tests(), backbone)
-    assert features.kind is cls.output_kind(config), f"{cls.__name__}: features are {features.kind}, declared {cls.output_kind(config)}"
-    assert isinstance(encoder.cache_key(), str) and encoder.cache_key()
-    return features
-
-
-def encoder_for(kinds: frozenset[FeatureKind], backbone: Any, components: Any) -> tuple[Any, Any]:
-    """(encoder, features) of an accepted kind, from the first registered encoder that makes them."""
-    registry = components.registry("subject_encoders")
-    for name in registry.names():
-        cls = registry.get(name)
-        try:
-            config = example_config(cls)
-        except AssertionError:
-            continue
-        for candidate in _encoder_variants(cls, config):
-            if cls.output_kind(candidate) in kinds:
-                encoder = cls.from_config(candidate, backbone)
-                return encoder, encoder.encode(subject_for_tests(), backbone)
-    return None, None
-
-
-def _encoder_variants(cls: Any, config: Any) -> list[Any]:
-    variants = [config]
-    if hasattr(config, "mode"):
-        for mode in type(config.mode):
-            variants.append(attrs.evolve(config, mode=mode))
-    return variants
-
-
-def check_fusion(cls: Any, backbone: Any = None, components: Any = None) -> None:
-    import torch
-
-    components = components or default_components()
-    backbone = backbone or tiny_backbone()
-    config = check_config(cls)
-    encoder, features = encoder_for(cls.input_kinds(config), backbone, components)
-    fusion = cls.from_config(config, backbone, encoder=encoder)
-    unet = backbone.unet
-    generator = torch.Generator().manual_seed(0)
-    sample = torch.randn(backbone.latent_shape(2), generator=generator)
-    conditioning = backbone.encode_prompt(["a photo", "a photo"], None, cfg=False).cond
-
-    def run() -> torch.Tensor:
-        with torch.no_grad():
-            return backbone.predict_noise(sample, torch.tensor(500), conditioning)
-
-    keys = list(unet.state_dict().keys())
-    processors = dict(unet.attn_processors)
-    hooks = _hook_counts(unet)
-    plain = run()
-    attachment = fusion.attach(unet)
-    try:
-        attachment.set_subject(None)
-        assert torch.equal(run(), plain), f"{cls.__name__}: with the subject off the UNet is not bit-identical"
-        if features is not None:
-            attachment.set_subject(features)
-            if hasattr(attachment, "prepare_step"):
-                attachment.prepare_step(torch.tensor(500), 2)
-            assert not torch.equal(run(), plain), f"{cls.__name__}: the subject path changes nothing"
-    finally:
-        attachment.detach()
-    assert list(unet.state_dict().keys()) == keys, f"{cls.__name__}: detach did not restore state_dict keys"
-    assert dict(unet.attn_processors) == processors, f"{cls.__name__}: detach did not restore processors"
-    assert _hook_counts(unet) == hooks, f"{cls.__name__}: detach left hooks behind"
-    assert torch.equal(run(), plain), f"{cls.__name__}: the UNet output changed after detach"
-
-
-def _hook_counts(module: Any) -> int:
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
 
 
 def check_metric(cls: Any) -> None:
     config = check_config(cls)
     metric = cls.from_config(config)
+    _satisfies(metric, "metrics", cls)
     from PIL import Image
 
     images = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
@@ -194,9 +139,17 @@ def check_metric(cls: Any) -> None:
 
 
 def check_component(kind: str, name: str, components: Any = None) -> None:
-    """Run the conformance check of one registered component."""
+    """Run the conformance check of one registered component (plugins' included)."""
+    from ezigen.interfaces import CONTRACTS
+    from ezigen.testing import subject_path
+
     components = components or default_components()
-    cls = components.registry(kind).get(name)
+    entry = components.registry(kind).entry(name)
+    cls = entry.value
+    contract = CONTRACTS[kind]
+    assert isinstance(cls, contract.registered), (
+        f"{name}: the registered class does not satisfy {contract.registered.__name__} "
+        f"(needs {', '.join(m.name for m in contract.required[:3])}, ...)")
     if kind == "guidance_schedules":
         check_guidance_schedule(cls)
     elif kind == "stop_criteria":
@@ -204,9 +157,10 @@ def check_component(kind: str, name: str, components: Any = None) -> None:
     elif kind == "backbones":
         check_backbone(cls)
     elif kind == "subject_encoders":
-        check_subject_encoder(cls)
+        subject_path.check_subject_encoder(name, cls, check_config(cls), entry.plugin, tiny_backbone())
     elif kind == "fusions":
-        check_fusion(cls, components=components)
+        check_config(cls)
+        subject_path.check_fusion(name, cls, tiny_backbone())
     elif kind == "metrics":
         check_metric(cls)
     else:

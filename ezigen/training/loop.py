@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ezigen import defaults
 from ezigen.errors import DataError, EzigenError
 from ezigen.training import checkpoints
 from ezigen.training.config import TrainingConfig, TrainTarget
@@ -71,7 +72,7 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
                                 "set training.target: unet to train the whole UNet")
         trainable = system.fusion
         attachment = trainable.attach(backbone.unet)
-        attachment.state.mask_padding = config.mask_padding
+        defaults.set_mask_padding(attachment, config.mask_padding)
     else:
         trainable, attachment = torch.nn.ModuleDict({"unet": backbone.unet}), None
         if config.target is TrainTarget.UNET_TEXT:
@@ -112,7 +113,8 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
             micro_batch += 1
             with accelerator.accumulate(model):
                 if batch:
-                    loss = training_loss(model, backbone, system.encoder, batch, config, generator, train_fusion)
+                    loss = training_loss(model, backbone, system.encoder, batch, config, generator, train_fusion,
+                                         encoder_spec=system.recipe.subject_encoder)
                 else:  # every sample of this micro-batch was bad and skipped: contribute nothing
                     loss = sum(p.sum() for p in parameters) * 0.0
                 losses = accelerator.gather(loss.detach().reshape(1))
@@ -264,7 +266,7 @@ def _validate(accelerator: Any, system: Any, samples: list[Any], config: Trainin
         if system.fusion is not None:
             system.fusion.train()
             attachment = system.fusion.attach(system.backbone.unet)
-            attachment.state.mask_padding = config.mask_padding
+            defaults.set_mask_padding(attachment, config.mask_padding)
             model_module = accelerator.unwrap_model(model)
             model_module.set_attachment(attachment)
     accelerator.wait_for_everyone()

@@ -77,8 +77,9 @@ def zero_samples(features: Any, drop: torch.Tensor) -> Any:
 
 
 def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], config: Any,
-                  generator: torch.Generator, train_fusion: bool) -> torch.Tensor:
-    """The loss of one micro-batch of loaded samples."""
+                  generator: torch.Generator, train_fusion: bool, encoder_spec: Any = None) -> torch.Tensor:
+    """The loss of one micro-batch of loaded samples (``encoder_spec``: the recipe section, for error messages)."""
+    from ezigen.subject_encoding import encode_training_batch
     from ezigen.training.config import TrainTarget
     from ezigen.training.dataset import target_pixels
 
@@ -94,9 +95,9 @@ def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], con
         embeds = captions if train_text else backbone.encode_prompt(captions, None, cfg=False).cond
         features = None
         if train_fusion:
-            features = encoder.encode_batch([item.subjects for item in batch],
-                                            [list(item.sample.subject_prompts) for item in batch],
-                                            config.num_sub_img, backbone, generator)
+            features = encode_training_batch(encoder, [item.subjects for item in batch],
+                                             [list(item.sample.subject_prompts) for item in batch],
+                                             config.num_sub_img, backbone, generator, spec=encoder_spec)
             features = zero_samples(features, dropped(size, config.subject_dropout, config.dropout_comparison,
                                                       generator))
     low, high = config.timestep_range

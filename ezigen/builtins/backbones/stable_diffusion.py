@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from ezigen.builtins.backbones.conditioning import Conditioning, PromptEmbeds
+from ezigen.conditioning import Conditioning, PromptEmbeds
 from ezigen.builtins.backbones.loading import load_parts, probe_kind
 from ezigen.config import in_range, setting
 from ezigen.errors import Problem, RecipeError
