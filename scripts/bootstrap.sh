@@ -16,6 +16,8 @@ pip="./.venv/bin/python -m pip --disable-pip-version-check -q"
 $pip install "$TORCH_PIN"
 $pip install -e ".[test]"
 for plugin in plugins/*/; do
+  # plugins/template is a folder to copy (scripts/new_plugin.py), not a plugin to install
+  [ "$plugin" = "plugins/template/" ] && continue
   [ -f "$plugin/pyproject.toml" ] && $pip install -e "$plugin"
 done
 echo "$want" > "$stamp"

@@ -4,7 +4,7 @@ import pytest
 
 import ezigen
 import ezigen.errors
-from ezigen.testing import check_component
+from ezigen.testing import check_component, conformance_cases
 from ezigen_linear_ramp import LinearRampConfig, LinearRampSchedule
 
 
@@ -28,6 +28,7 @@ def test_registered_through_the_entry_point_and_conforms():
 
     entry = components().registry("guidance_schedules").entry("linear-ramp")
     assert entry.plugin == "linear-ramp"
+    assert conformance_cases(plugin="linear-ramp") == [("guidance_schedules", "linear-ramp")]
     check_component("guidance_schedules", "linear-ramp")
 
 

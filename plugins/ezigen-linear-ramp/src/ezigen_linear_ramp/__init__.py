@@ -15,9 +15,7 @@ import os
 import attrs
 
 import ezigen
-from ezigen.builtins.guidance import GuidanceConfig
-from ezigen.config import in_range, setting
-from ezigen.values import StepGuidance
+from ezigen import GuidanceConfig, StepGuidance, in_range, setting
 
 __version__ = "0.1.0"
 
