@@ -13,7 +13,8 @@ The plugin API (docs/plugins.md): everything a plugin needs is importable from `
 ``SubjectInput``, ``SubjectFeatures``, ``StepGuidance``, ``Conditioning``, ``PromptEmbeds``;
 ``GuidanceConfig`` (the base of schedule configs); the contracts ``Backbone``,
 ``SubjectEncoder``, ``TokenSubjectEncoder``, ``Fusion``, ``Attachment``, ``GuidanceSchedule``,
-``StopCriterion``, ``Metric`` (``ezigen.interfaces``); the errors ``EzigenError``, ``PluginError``.
+``StopCriterion``, ``Metric`` (``ezigen.interfaces``); ``UNetPatch`` (reversible UNet changes, for
+fusions); the errors ``EzigenError``, ``PluginError``.
 They load on first use, so ``import ezigen`` stays cheap.
 """
 
@@ -40,6 +41,7 @@ _LAZY = {
     "GuidanceSchedule": "ezigen.interfaces",
     "StopCriterion": "ezigen.interfaces",
     "Metric": "ezigen.interfaces",
+    "UNetPatch": "ezigen.unet.patch",
     "EzigenError": "ezigen.errors",
     "PluginError": "ezigen.errors",
 }

@@ -249,4 +249,14 @@ def in_range(low: float | None = None, high: float | None = None, *, low_open: b
             hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
             raise ValueError(f"must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
 
+    lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
+    hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
+    check.describes = f"{lo}x{hi}"  # shown by docgen and `ezigen recipes show --docs`
     return check
+
+
+def validator_text(field: attrs.Attribute) -> str:
+    """What a field's validator allows, in words ("0 <= x <= 1"), or "" when it has none we can describe."""
+    validator = field.validator
+    parts = getattr(validator, "_validators", None) or ([validator] if validator is not None else [])
+    return "; ".join(getattr(v, "describes", "") for v in parts if getattr(v, "describes", ""))

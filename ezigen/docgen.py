@@ -11,7 +11,7 @@ import typing
 
 import attrs
 
-from ezigen.config import _type_name, field_doc, to_plain
+from ezigen.config import _type_name, field_doc, to_plain, validator_text
 from ezigen.plugins import build_plugin_manager, collect
 from ezigen.recipe.schema import COMPONENT_SECTIONS, STOP_SECTION, SamplingConfig
 from ezigen.sampling.refinement import RefinementConfig
@@ -65,13 +65,62 @@ def _default(field: attrs.Attribute) -> str:
     return str(value)
 
 
-def table(config_class: type) -> str:
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(config_class: type, values: dict | None = None) -> str:
+    """A markdown table of a config's keys: type, default, allowed values, meaning (and ``values``: this
+    recipe's value of each key)."""
     hints = typing.get_type_hints(config_class)
-    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    head = ["key", "type", "default", "allowed", "meaning"]
+    if values is not None:
+        head.insert(1, "value")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for field in attrs.fields(config_class):
-        doc = field_doc(field).replace("|", "\\|").replace("\n", " ")
-        rows.append(f"| `{field.name}` | {_type_name(hints[field.name])} | `{_default(field)}` | {doc} |")
+        cells = [f"`{field.name}`", _cell(_type_name(hints[field.name])), f"`{_default(field)}`",
+                 _cell(validator_text(field)), _cell(field_doc(field))]
+        if values is not None:
+            cells.insert(1, f"`{_cell(_plain(values.get(field.name)))}`")
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
+
+
+def _plain(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def recipe_docs(recipe) -> str:
+    """Every key of a loaded recipe, section by section, with its value, default, allowed values and
+    meaning; plugin components are documented by the same fields as the builtins (``ezigen recipes
+    show RECIPE --docs``)."""
+    from ezigen.plugins import describe_plugin
+
+    data = recipe.to_data()
+    parts = [f"# {recipe.name}\n", (recipe.description or "").strip() + "\n"]
+    specs = [(s, getattr(recipe, s)) for s in COMPONENT_SECTIONS]
+    if recipe.refinement is not None:
+        specs.append(("refinement.stop", recipe.refinement.stop))
+    for section, spec in specs:
+        if spec is None:
+            parts.append(f"## `{section}`: null\n")
+            continue
+        summary = (spec.cls.__doc__ or "").strip().split("\n")[0]
+        values = data["refinement"]["stop"] if section == "refinement.stop" else data[section]
+        parts.append(f"## `{section}` (type `{spec.type}`, {describe_plugin(spec.plugin)})\n\n{summary}\n\n"
+                     f"{table(spec.config.__class__, values)}\n")
+    fixed = [("sampling", SamplingConfig, data["sampling"])]
+    if recipe.refinement is not None:
+        fixed.append(("refinement", RefinementConfig, data["refinement"]))
+    if recipe.training is not None:
+        fixed.append(("training", TrainingConfig, data["training"]))
+    for section, config_class, values in fixed:
+        parts.append(f"## `{section}`\n\n{table(config_class, values)}\n")
+    return "\n".join(parts)
 
 
 def render() -> str:
@@ -92,5 +141,29 @@ def render() -> str:
     return "\n".join(parts)
 
 
+CONTRACTS_BEGIN = "<!-- contracts: generated from ezigen/interfaces.py by `python -m ezigen.docgen --contracts` -->"
+CONTRACTS_END = "<!-- end of contracts -->"
+
+
+def contract_tables() -> str:
+    """The required and optional members of every component kind (``ezigen.interfaces.CONTRACTS``), as
+    docs/plugins.md shows them between CONTRACTS_BEGIN and CONTRACTS_END (a test checks it)."""
+    from ezigen.interfaces import CONTRACTS
+
+    parts = [CONTRACTS_BEGIN]
+    for contract in CONTRACTS.values():
+        rows = [f"#### {contract.human} (`{contract.kind}`; built by `{contract.build}`; "
+                f"protocol `ezigen.{contract.protocol.__name__}`)", "",
+                "| member | required | what it is | default when absent |", "|---|---|---|---|"]
+        for member in contract.members:
+            rows.append(f"| `{_cell(member.name)}` | {'yes' if member.required else 'no'} | {_cell(member.doc)} | "
+                        f"{_cell(member.default or '')} |")
+        parts.append("\n".join(rows))
+    parts.append(CONTRACTS_END)
+    return "\n\n".join(parts)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    print(render(), end="")
+    import sys
+
+    print(contract_tables() if "--contracts" in sys.argv[1:] else render(), end="" if "--contracts" not in sys.argv else "\n")

@@ -33,14 +33,21 @@ def list_recipes() -> None:
 @command.command("show")
 @click.argument("recipe")
 @click.option("--resolved", is_flag=True, help="Show the fully resolved recipe (extends merged, defaults filled).")
+@click.option("--docs", is_flag=True, help="Document every key: value, default, allowed values, meaning "
+              "(builtin and plugin components alike).")
 @set_option
 @tiny_option
-def show(recipe: str, resolved: bool, overrides: tuple[str, ...], tiny: bool) -> None:
-    """Print a recipe: the file as written, or --resolved."""
+def show(recipe: str, resolved: bool, docs: bool, overrides: tuple[str, ...], tiny: bool) -> None:
+    """Print a recipe: the file as written, --resolved, or --docs."""
     from ezigen.plugins import components
     from ezigen.recipe.loader import find_recipe, load_recipe
     from ezigen.recipe.yaml_loader import dump_yaml
 
+    if docs:
+        from ezigen.docgen import recipe_docs
+
+        click.echo(recipe_docs(load_recipe(recipe, overrides, tiny=tiny)))
+        return
     if resolved or overrides or tiny:
         click.echo(dump_yaml(load_recipe(recipe, overrides, tiny=tiny).to_data()), nl=False)
         return

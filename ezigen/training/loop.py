@@ -65,6 +65,10 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     system.to(accelerator.device)
     backbone = system.backbone
     train_fusion = config.target is TrainTarget.FUSION
+    for member, needed in (("training_scheduler", True), ("text_encoder", config.target is TrainTarget.UNET_TEXT)):
+        if needed and not hasattr(backbone, member):  # optional Backbone members (ezigen.interfaces)
+            raise TrainingError(f"backbone {recipe.backbone.type!r} has no {member}, which training "
+                                f"(target {config.target.value}) needs")
     if train_fusion:
         if system.fusion is None or not system.fusion.trainable_parameters():
             raise TrainingError(f"recipe {recipe.name!r} has no trainable fusion "
