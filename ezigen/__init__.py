@@ -8,6 +8,9 @@ Importing ezigen is cheap: no torch, no I/O. The public API::
     result = system.generate(prompt="a dog on the beach", subject="dog.jpg", subject_prompt="a dog", seed=3)
     result.image.save("out.png"); result.trace.to_json()
 
+diffusers users: ``ezigen.EZIGenPipeline.from_pipe(pipe, recipe="ezigen-sd21-base")(prompt, subject_image=...)``
+(docs/pipeline.md).
+
 The plugin API (docs/plugins.md): everything a plugin needs is importable from ``ezigen`` itself:
 ``hookimpl``; ``setting`` and ``in_range`` for config fields; the values ``FeatureKind``,
 ``SubjectInput``, ``SubjectFeatures``, ``StepGuidance``, ``Conditioning``, ``PromptEmbeds``;
@@ -23,6 +26,7 @@ from ezigen.markers import hookimpl
 
 # public name -> module that defines it (loaded on first attribute access; none imports torch)
 _LAZY = {
+    "EZIGenPipeline": "ezigen.pipeline",  # imports diffusers (and torch) when first used
     "setting": "ezigen.config",
     "in_range": "ezigen.config",
     "FeatureKind": "ezigen.values",

@@ -40,7 +40,9 @@ def build_system(recipe: Recipe | str, *, overrides: list[str] | tuple[str, ...]
                  components: Any = None, backbone: Any = None):
     """Build a :class:`~ezigen.system.System` from a recipe (object, name or path).
 
-    ``backbone`` reuses an already built backbone (it must match the recipe's backbone section).
+    ``backbone`` reuses an already built backbone (it must match the recipe's backbone section), or
+    wraps an already loaded diffusers ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline``:
+    its modules are used as they are (no second UNet, VAE or text encoder in memory).
     """
     from ezigen.plugins import components as default_components
     from ezigen.recipe.loader import load_recipe
@@ -52,6 +54,8 @@ def build_system(recipe: Recipe | str, *, overrides: list[str] | tuple[str, ...]
     elif overrides or tiny:
         raise EzigenError("overrides and tiny apply when loading a recipe by name; use load_recipe(...) first")
     check_pairing(recipe)
+    if backbone is not None and _is_diffusers_pipeline(backbone):
+        backbone = backbone_from_pipe(recipe, backbone)
     backbone = backbone if backbone is not None else build_component(recipe.backbone)
     encoder = build_component(recipe.subject_encoder, backbone) if recipe.subject_encoder else None
     fusion = None
@@ -63,6 +67,19 @@ def build_system(recipe: Recipe | str, *, overrides: list[str] | tuple[str, ...]
     schedule = build_component(recipe.guidance)
     stop = build_component(recipe.refinement.stop) if recipe.refinement is not None else None
     return System(recipe=recipe, backbone=backbone, encoder=encoder, fusion=fusion, schedule=schedule, stop=stop)
+
+
+def _is_diffusers_pipeline(value: Any) -> bool:
+    return hasattr(value, "components") and hasattr(value, "unet") and not hasattr(value, "latent_shape")
+
+
+def backbone_from_pipe(recipe: Recipe, pipe: Any) -> Any:
+    """The recipe's backbone type over a loaded diffusers pipeline (``from_pipe``), sharing its modules."""
+    cls = recipe.backbone.cls
+    if not hasattr(cls, "from_pipe"):
+        raise EzigenError(f"backbone {recipe.backbone.type!r} cannot wrap a loaded diffusers pipeline "
+                          "(it has no from_pipe); pass a backbone built from the recipe instead")
+    return cls.from_pipe(pipe, recipe.backbone.config)
 
 
 def build_component(spec: ComponentSpec, *args: Any, **kwargs: Any) -> Any:

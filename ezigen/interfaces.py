@@ -101,7 +101,7 @@ class Backbone(Protocol):
         ...
 
     def decode_latents(self, latents: Any) -> Any:
-        """Scaled latents -> pixels (B, 3, H, W) in [0, 1]."""
+        """Scaled latents -> pixels (B, 3, H, W) in [-1, 1] (not clamped)."""
         ...
 
     def to_pil(self, pixels: Any) -> list[Any]: ...
@@ -264,8 +264,8 @@ CONTRACTS: dict[str, Contract] = {
         Member("make_scheduler(name=None)", "a fresh diffusers scheduler"),
         Member("predict_noise(latents, t, embeds, unet=None)", "the UNet's prediction (B, 4, h, w)"),
         Member("encode_images(pixels, generator=None, sample=True)", "pixels in [-1, 1] -> scaled latents"),
-        Member("decode_latents(latents)", "scaled latents -> pixels in [0, 1]"),
-        Member("to_pil(pixels)", "pixels -> PIL images"),
+        Member("decode_latents(latents)", "scaled latents -> pixels in [-1, 1]"),
+        Member("to_pil(pixels)", "pixels in [-1, 1] -> PIL images"),
         Member("to(device, dtype)", "move every model"),
         Member("training_scheduler", "the noise schedule `ezigen train` adds noise with", "`ezigen train` refuses the backbone"),
         Member("text_encoder", "trained when `training.target: unet-text`", "that target is refused"),

@@ -118,7 +118,15 @@ class System:
         subject_prompt: str | None = None,
         seed: int | list[int] | None = None,
         num_images: int | None = None,
-        callback: Callable[[int, int, Any], None] | None = None,
+        callback: Callable[[int, int, Any], Any] | None = None,
+        *,
+        steps: int | None = None,
+        text_scale: float | None = None,
+        negative_prompt: str | None = None,
+        generator: Any = None,
+        latents: Any = None,
+        interrupted: Callable[[], bool] | None = None,
+        decode: bool = True,
     ) -> GenerationResult:
         """Generate images for ``prompt`` (one or a list) with the recipe's settings.
 
@@ -128,6 +136,14 @@ class System:
         ``Generator("cpu").manual_seed(seed)``). A list of seeds, one per image (prompt-major),
         runs them in one denoising batch with one generator per row, as diffusers does with a
         list of generators: each image is the one its seed gives alone.
+
+        Per-call settings (None = the recipe's): ``steps`` (``sampling.steps``), ``text_scale``
+        (``guidance.text_scale``, refinement's too unless it sets its own), ``negative_prompt``;
+        ``generator`` (a torch.Generator or one per image) replaces the seed's; ``latents``
+        (B, 4, h, w) are the initial noise, scaled by the scheduler's ``init_noise_sigma`` as
+        diffusers does. ``callback(index, timestep, latents)`` runs after every denoising step,
+        refinement included, and may return replacement latents; ``interrupted()`` true stops
+        before the next step (no refinement after it). ``decode=False`` leaves ``images`` None.
         """
         import torch
 
@@ -150,25 +166,34 @@ class System:
                                   "(one seed per image, prompt-major)")
         else:
             seed = int(seed)
-        steps = recipe.sampling.steps
-        guidance = recipe.guidance.config
+        steps = recipe.sampling.steps if steps is None else int(steps)
+        if steps < 1:
+            raise EzigenError(f"num_inference_steps: expected at least 1, got {steps}")
+        guidance, schedule = self._guidance(text_scale, negative_prompt)
         trace = Trace()
 
         features = None
         if subject is not None:
             features = self.encode_subject(self.subject_input(subject, subject_prompt), trace)
 
-        generator = [make_generator(s) for s in seed] if isinstance(seed, list) else make_generator(seed)
+        if generator is None:
+            generator = [make_generator(s) for s in seed] if isinstance(seed, list) else make_generator(seed)
         backbone = self.backbone
         scheduler = backbone.make_scheduler()
         scheduler.set_timesteps(steps, device=backbone.device)
-        cfg = any(self.schedule.at(i, steps).text_scale > 1.0 for i in range(steps))
+        cfg = any(schedule.at(i, steps).text_scale > 1.0 for i in range(steps))
         conditioning = self._conditioning(prompts, defaults.negative_prompt(guidance), cfg, per_prompt)
         batch = len(prompts) * per_prompt
-        latents = initial_latents(backbone.latent_shape(batch), generator, scheduler, backbone.device,
-                                  conditioning.cond.embeds.dtype)
+        dtype = conditioning.cond.embeds.dtype
+        if latents is None:
+            latents = initial_latents(backbone.latent_shape(batch), generator, scheduler, backbone.device, dtype)
+        else:
+            if tuple(latents.shape) != tuple(backbone.latent_shape(batch)):
+                raise EzigenError(f"latents: expected shape {tuple(backbone.latent_shape(batch))} for {batch} "
+                                  f"image(s), got {tuple(latents.shape)}")
+            latents = latents.to(device=backbone.device, dtype=dtype) * scheduler.init_noise_sigma
 
-        def decode(latents_: Any) -> PassResult:
+        def decode_pass(latents_: Any) -> PassResult:
             pixels = backbone.decode_latents(latents_)
             trace.count("vae_decodes", int(latents_.shape[0]))
             return PassResult(latents_, pixels, backbone.to_pil(pixels))
@@ -178,15 +203,36 @@ class System:
             if attachment is not None:
                 path = SubjectPath(attachment, features, defaults.fusion_scale(self.fusion.config),
                                    defaults.subject_guidance(guidance))
-            latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, num_steps=steps,
-                              subject=path, generator=generator, trace=trace, iteration=0, callback=callback)
+            latents = denoise(backbone, scheduler, latents, conditioning, schedule, num_steps=steps,
+                              subject=path, generator=generator, trace=trace, iteration=0, callback=callback,
+                              interrupted=interrupted)
             result = PassResult(latents)
-            if recipe.refinement is not None:
-                result = self._refine(result, prompts, per_prompt, steps, path, generator, trace, decode)
-        if result.images is None:
-            result = decode(result.latents)
+            stopped = interrupted is not None and interrupted()
+            if recipe.refinement is not None and not stopped:
+                result = self._refine(result, prompts, per_prompt, steps, path, generator, trace, decode_pass,
+                                      guidance, callback, interrupted)
+        if result.images is None and decode:
+            result = decode_pass(result.latents)
         trace.finish()
         return GenerationResult(images=result.images, trace=trace, latents=result.latents, seed=seed, prompts=prompts)
+
+    def _guidance(self, text_scale: float | None, negative_prompt: str | None) -> tuple[Any, Any]:
+        """The guidance config and schedule of this call: the recipe's, with per-call overrides."""
+        import attrs
+
+        spec = self.recipe.guidance
+        changes = {}
+        if text_scale is not None:
+            changes["text_scale"] = float(text_scale)
+        if negative_prompt is not None:
+            changes["negative_prompt"] = negative_prompt
+        if not changes:
+            return spec.config, self.schedule
+        missing = [name for name in changes if name not in attrs.fields_dict(type(spec.config))]
+        if missing:
+            raise EzigenError(f"guidance {spec.type!r} has no {', '.join(missing)} to set per call")
+        config = attrs.evolve(spec.config, **changes)
+        return config, spec.cls.from_config(config)
 
     def _conditioning(self, prompts: list[str], negative: str | None, cfg: bool, per_prompt: int) -> Any:
         negatives = [negative] * len(prompts) if negative is not None else None
@@ -198,9 +244,9 @@ class System:
         return conditioning
 
     def _refine(self, initial: PassResult, prompts: list[str], per_prompt: int, steps: int, path: Any,
-                generator: Any, trace: Trace, decode: Callable[[Any], PassResult]) -> PassResult:
+                generator: Any, trace: Trace, decode: Callable[[Any], PassResult], guidance: Any,
+                callback: Any = None, interrupted: Any = None) -> PassResult:
         spec = self.recipe.refinement
-        guidance = self.recipe.guidance.config
         fraction = spec.config.appearance_fraction
         if fraction is None:
             fraction = defaults.appearance_fraction(guidance)
@@ -208,4 +254,4 @@ class System:
         conditioning = self._conditioning(prompts, spec.config.negative_prompt, text_scale > 1.0, per_prompt)
         refiner = Refiner(spec.config, self.stop, fraction, text_scale)
         return refiner.run(self.backbone, self.backbone.make_scheduler, steps, conditioning, initial, path,
-                           generator, trace, decode)
+                           generator, trace, decode, callback=callback, interrupted=interrupted)

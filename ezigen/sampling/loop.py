@@ -67,11 +67,15 @@ def denoise(
     generator: torch.Generator | None = None,
     trace: Trace | None = None,
     iteration: int = 0,
-    callback: Callable[[int, int, torch.Tensor], None] | None = None,
+    callback: Callable[[int, int, torch.Tensor], torch.Tensor | None] | None = None,
+    interrupted: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Run scheduled steps ``start..`` from ``latents`` (B, 4, h, w); return the final latents.
 
     ``num_steps`` is the T the schedule is evaluated against (default: the scheduler's step count).
+    ``callback(index, timestep, latents)`` runs after every step; a tensor it returns replaces the
+    latents (diffusers' ``callback_on_step_end``). ``interrupted()`` true before a step stops the loop
+    there (diffusers' ``pipe.interrupt``): no further UNet calls.
     """
     from ezigen.conditioning import PromptEmbeds
 
@@ -80,6 +84,8 @@ def denoise(
     extra = step_kwargs(scheduler, generator)
     batch = latents.shape[0]
     for index in range(start, len(timesteps)):
+        if interrupted is not None and interrupted():
+            break
         t = timesteps[index]
         guidance: StepGuidance = schedule.at(index, total)
         subject_on = subject is not None and guidance.subject_active
@@ -137,7 +143,9 @@ def denoise(
                 subject_scale=float(guidance.subject_scale) if subject_on else 0.0,
             ))
         if callback is not None:
-            callback(index, int(t), latents)
+            replaced = callback(index, int(t), latents)
+            if replaced is not None:
+                latents = replaced
     if subject is not None:
         subject.attachment.set_subject(None)
     return latents

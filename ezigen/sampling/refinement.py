@@ -108,6 +108,8 @@ class Refiner:
         generator: torch.Generator,
         trace: Trace,
         decode: Callable[[torch.Tensor], PassResult],
+        callback: Callable[..., Any] | None = None,
+        interrupted: Callable[[], bool] | None = None,
     ) -> PassResult:
         from diffusers.utils.torch_utils import randn_tensor
 
@@ -140,7 +142,9 @@ class Refiner:
                 latents = noise_to_timestep(scheduler, clean, noise, t_noise)
             latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, start=start,
                               num_steps=num_steps, subject=subject, generator=generator, trace=trace,
-                              iteration=iteration)
+                              iteration=iteration, callback=callback, interrupted=interrupted)
+            if interrupted is not None and interrupted():
+                return PassResult(latents)
             trace.count("iterations")
             current = PassResult(latents)
             needs_images = defaults.needs_images(self.stop)

@@ -19,7 +19,7 @@ import attrs
 from ezigen.conditioning import Conditioning, PromptEmbeds
 from ezigen.builtins.backbones.loading import load_parts, probe_kind
 from ezigen.config import in_range, setting
-from ezigen.errors import Problem, RecipeError
+from ezigen.errors import EzigenError, Problem, RecipeError
 from ezigen.values import BackboneKind
 
 __all__ = ["Conditioning", "PromptEmbeds", "StableDiffusionBackbone", "StableDiffusionConfig", "load_parts",
@@ -145,6 +145,23 @@ class StableDiffusionBackbone:
                 ])
         parts = load_parts(config.pretrained, config.dtype, config.vae, config.variant, cache=cache)
         return cls(config, parts, kind)
+
+    @classmethod
+    def from_pipe(cls, pipe: Any, config: StableDiffusionConfig | None = None) -> StableDiffusionBackbone:
+        """A backbone over an already loaded ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline``:
+        the very same modules (nothing copied or moved); ``config`` supplies resolution and scheduler
+        (``config.pretrained`` is not read)."""
+        missing = [name for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+                   if getattr(pipe, name, None) is None]
+        if missing:
+            raise EzigenError(f"backbone: {type(pipe).__name__} has no {', '.join(missing)}; expected a loaded "
+                              "StableDiffusionPipeline or StableDiffusionXLPipeline")
+        parts = {name: getattr(pipe, name, None) for name in
+                 ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "text_encoder_2", "tokenizer_2")}
+        force_zeros = getattr(getattr(pipe, "config", None), "force_zeros_for_empty_prompt", True)
+        parts["force_zeros_for_empty_prompt"] = bool(force_zeros)
+        kind = BackboneKind.SDXL if parts["text_encoder_2"] is not None else BackboneKind.SD
+        return cls(config or StableDiffusionConfig(pretrained="<loaded pipeline>"), parts, kind)
 
     # --- geometry -------------------------------------------------------------------------
 

@@ -1,0 +1,226 @@
+"""``EZIGenPipeline``: ezigen used the way diffusers users work.
+
+    from diffusers import StableDiffusionPipeline
+    from ezigen import EZIGenPipeline
+
+    sd = StableDiffusionPipeline.from_pretrained("stabilityai/stable-diffusion-2-1-base")
+    pipe = EZIGenPipeline.from_pipe(sd, recipe="ezigen-sd21-base", overrides=["fusion.weights=adapter.safetensors"])
+    out = pipe("a dog on the beach", subject_image=dog, subject_prompt="a dog",
+               num_inference_steps=50, guidance_scale=7.5, generator=torch.Generator().manual_seed(0))
+    out.images[0].save("dog.png"); out.trace.to_json()
+
+A :class:`diffusers.DiffusionPipeline` subclass, so the diffusers machinery comes for free
+(``progress_bar`` / ``set_progress_bar_config``, ``.components``, ``.device``, ``.to``). It holds
+the same modules as the pipe it was made from (``from_pipe(sd).unet is sd.unet``) and a
+:class:`~ezigen.system.System` built from the recipe on them; the fusion is attached only for the
+duration of a call, so ``sd`` gives exactly its own images before and after.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import attrs
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+
+from ezigen.errors import EzigenError
+
+OUTPUT_TYPES = ("pil", "pt", "np", "latent")
+
+
+@dataclass
+class EZIGenPipelineOutput(BaseOutput):
+    """``images``: PIL images, a (B, 3, H, W) tensor in [0, 1] ("pt"), a (B, H, W, 3) array ("np") or the
+    latents ("latent"); ``trace``: every step run, refinement included (``ezigen.sampling.trace.Trace``)."""
+
+    images: Any
+    trace: Any
+
+
+class EZIGenPipeline(DiffusionPipeline):
+    """Subject-driven generation with an ezigen recipe on a diffusers Stable Diffusion (XL) pipeline's modules."""
+
+    model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"
+    _optional_components = ["text_encoder_2", "tokenizer_2"]
+
+    def __init__(self, vae: Any, text_encoder: Any, tokenizer: Any, unet: Any, scheduler: Any,
+                 text_encoder_2: Any = None, tokenizer_2: Any = None):
+        super().__init__()
+        self.register_modules(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                              text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
+        self.system: Any = None
+        self._interrupt = False
+
+    # --- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_pipe(cls, pipe: Any, recipe: Any = "ezigen-sd21-base", overrides: list[str] | tuple[str, ...] = (),
+                  tiny: bool = False, **_ignored: Any) -> EZIGenPipeline:
+        """Share ``pipe``'s modules (a loaded StableDiffusionPipeline / StableDiffusionXLPipeline) under
+        ``recipe`` (a name, path or loaded Recipe; ``overrides`` as ``--set``; ``tiny``: tiny subject
+        encoders and stop models, for offline tests). The recipe's ``backbone.scheduler`` applies
+        (``overrides=["backbone.scheduler=null"]`` keeps the pipe's own scheduler class)."""
+        from ezigen.build import build_system
+        from ezigen.recipe.loader import load_recipe
+
+        modules = {name: getattr(pipe, name, None) for name in
+                   ("vae", "text_encoder", "tokenizer", "unet", "scheduler", "text_encoder_2", "tokenizer_2")}
+        if any(modules[name] is None for name in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")):
+            raise EzigenError(f"EZIGenPipeline.from_pipe: {type(pipe).__name__} is not a Stable Diffusion (XL) "
+                              "pipeline (it lacks a unet, vae, text encoder, tokenizer or scheduler)")
+        if isinstance(recipe, str):
+            recipe = load_recipe(recipe, list(overrides), tiny=tiny)
+        elif overrides or tiny:
+            raise EzigenError("overrides and tiny apply when the recipe is given by name or path")
+        self = cls(**modules)
+        if hasattr(pipe, "_progress_bar_config"):
+            self.set_progress_bar_config(**pipe._progress_bar_config)
+        self.system = build_system(recipe, backbone=pipe)
+        return self
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, recipe: Any = "ezigen-sd21-base",
+                        overrides: list[str] | tuple[str, ...] = (), tiny: bool = False, **kwargs: Any) -> EZIGenPipeline:
+        """Load the base model with ``DiffusionPipeline.from_pretrained(model, **kwargs)`` (``torch_dtype``,
+        ``revision``, ``variant``, ``use_safetensors`` ... as diffusers takes them), then :meth:`from_pipe`."""
+        base = DiffusionPipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
+        return cls.from_pipe(base, recipe=recipe, overrides=overrides, tiny=tiny)
+
+    # --- diffusers-style state ---------------------------------------------------------------
+
+    @property
+    def recipe(self) -> Any:
+        return self.system.recipe
+
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` (e.g. in ``callback_on_step_end``) to stop before the next step."""
+        return self._interrupt
+
+    # --- generation --------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        prompt: str | list[str],
+        subject_image: Any = None,
+        subject_prompt: str | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        generator: Any = None,
+        latents: Any = None,
+        output_type: str = "pil",
+        callback_on_step_end: Callable[..., dict] | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
+        return_dict: bool = True,
+    ) -> EZIGenPipelineOutput | tuple:
+        """Generate, with diffusers' argument meanings; ``None`` = the recipe's value.
+
+        ``subject_image``: a PIL image, a path, or a list of them (views of one subject) for a
+        subject-driven recipe; ``subject_prompt``: its class text ("a dog"). ``height``/``width``:
+        square sizes only (the recipe's ``backbone.resolution`` by default). ``callback_on_step_end
+        (pipe, step, timestep, callback_kwargs)`` runs after every denoising step actually run,
+        refinement included (``step`` counts them all from 0); it may return ``{"latents": ...}``
+        to replace the latents, and setting ``pipe._interrupt = True`` stops cleanly.
+        """
+        import torch
+
+        if self.system is None:
+            raise EzigenError("EZIGenPipeline: build it with EZIGenPipeline.from_pipe(...) or .from_pretrained(...)")
+        if output_type not in OUTPUT_TYPES:
+            raise EzigenError(f"output_type: expected one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        unknown = set(callback_on_step_end_tensor_inputs) - {"latents"}
+        if unknown:
+            raise EzigenError(f"callback_on_step_end_tensor_inputs: only 'latents' is available, got {sorted(unknown)}")
+        if isinstance(negative_prompt, (list, tuple)):
+            if len(set(negative_prompt)) > 1:
+                raise EzigenError("negative_prompt: one negative prompt for all prompts (a list of different ones "
+                                  "is not supported)")
+            negative_prompt = negative_prompt[0] if negative_prompt else None
+        system = self.system
+        resolution = self._resolution(height, width)
+        self._interrupt = False
+        steps = num_inference_steps or system.recipe.sampling.steps
+        counter = {"step": 0}
+        with self._at_resolution(resolution), self.progress_bar(total=self._expected_steps(steps)) as bar:
+            def on_step(index: int, timestep: int, current: Any) -> Any:
+                replaced = None
+                if callback_on_step_end is not None:
+                    out = callback_on_step_end(self, counter["step"], torch.tensor(timestep), {"latents": current})
+                    replaced = (out or {}).get("latents")
+                counter["step"] += 1
+                bar.update()
+                return replaced
+
+            result = system.generate(prompt, subject=subject_image, subject_prompt=subject_prompt,
+                                     num_images=num_images_per_prompt, callback=on_step, steps=steps,
+                                     text_scale=guidance_scale, negative_prompt=negative_prompt, generator=generator,
+                                     latents=latents, interrupted=lambda: self._interrupt,
+                                     decode=output_type == "pil")
+            images = self._output(result, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,)
+        return EZIGenPipelineOutput(images=images, trace=result.trace)
+
+    def _output(self, result: Any, output_type: str) -> Any:
+        if output_type == "pil":
+            return result.images
+        if output_type == "latent":
+            return result.latents
+        from diffusers.image_processor import VaeImageProcessor
+
+        pixels = self.system.backbone.decode_latents(result.latents)  # (B, 3, H, W) in [-1, 1]
+        result.trace.count("vae_decodes", int(result.latents.shape[0]))
+        return VaeImageProcessor(do_resize=False).postprocess(pixels, output_type=output_type)  # [0, 1], as diffusers
+
+    def _resolution(self, height: int | None, width: int | None) -> int | None:
+        if height is None and width is None:
+            return None
+        height, width = height or width, width or height
+        if height != width:
+            raise EzigenError(f"height/width: ezigen generates square images (the recipe's backbone.resolution); "
+                              f"got {height}x{width}")
+        factor = int(getattr(self.system.backbone, "vae_scale_factor", 8))
+        if height % factor:
+            raise EzigenError(f"height/width: must be a multiple of {factor}, got {height}")
+        return int(height)
+
+    def _at_resolution(self, resolution: int | None) -> Any:
+        """The backbone at another square resolution for one call (its config, not its weights, changes)."""
+        import contextlib
+
+        backbone = self.system.backbone
+
+        @contextlib.contextmanager
+        def scope():
+            if resolution is None or not hasattr(backbone, "config"):
+                yield
+                return
+            before = backbone.config
+            backbone.config = attrs.evolve(before, resolution=resolution)
+            try:
+                yield
+            finally:
+                backbone.config = before
+
+        return scope()
+
+    def _expected_steps(self, steps: int) -> int:
+        """The progress bar's total: the first pass plus every refinement iteration the stop rule allows."""
+        refinement = self.system.recipe.refinement
+        if refinement is None or self.system.stop is None:
+            return steps
+        from ezigen import defaults
+        from ezigen.sampling.refinement import restart_plan
+
+        fraction = refinement.config.appearance_fraction
+        if fraction is None:
+            fraction = defaults.appearance_fraction(self.system.recipe.guidance.config)
+        start, _ = restart_plan(fraction, steps, refinement.config.renoise)
+        return steps + int(self.system.stop.max_iterations) * max(0, steps - start)

@@ -1,0 +1,110 @@
+"""EZIGenPipeline, used as diffusers users use a pipeline: from a loaded pipe, diffusers' argument
+meanings, callbacks, interrupt, output types; the pipe it came from is left exactly as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import ezigen
+from ezigen.errors import EzigenError
+
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def sd(tiny_folders):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_folders["sd21"], safety_checker=None,
+                                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture(scope="module")
+def ezigen_pipe(sd):
+    pipe = ezigen.EZIGenPipeline.from_pipe(sd, recipe="ezigen-sd21-base", tiny=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def seeded():
+    return torch.Generator().manual_seed(0)
+
+
+def plain(sd, negative):
+    return sd("a photo of a cat", height=64, width=64, num_inference_steps=STEPS, guidance_scale=7.5,
+              negative_prompt=negative, generator=seeded(), output_type="np").images
+
+
+def test_a_text_only_recipe_equals_the_plain_pipeline(sd):
+    pipe = ezigen.EZIGenPipeline.from_pipe(sd, recipe="text-only-sd21-base", tiny=True,
+                                           overrides=["backbone.scheduler=null"])  # the pipe's own scheduler
+    negative = pipe.recipe.guidance.config.negative_prompt
+    ours = pipe("a photo of a cat", height=64, width=64, num_inference_steps=STEPS, guidance_scale=7.5,
+                generator=seeded(), output_type="np").images
+    assert ours.shape == (1, 64, 64, 3)
+    assert np.abs(ours - plain(sd, negative)).max() <= 1 / 255
+
+
+def test_the_ezigen_recipe_shares_the_modules_and_leaves_the_pipe_unchanged(sd, ezigen_pipe, subject_image):
+    negative = ezigen_pipe.recipe.guidance.config.negative_prompt
+    before = plain(sd, negative)
+    processors = dict(sd.unet.attn_processors)
+    assert ezigen_pipe.unet is sd.unet and ezigen_pipe.vae is sd.vae and ezigen_pipe.text_encoder is sd.text_encoder
+    assert ezigen_pipe.system.backbone.unet is sd.unet
+    out = ezigen_pipe("a photo of a cat", subject_image=subject_image, subject_prompt="a disc",
+                      num_inference_steps=STEPS, generator=seeded())
+    assert out.images[0].size == (64, 64) and out.trace.steps
+    assert dict(sd.unet.attn_processors) == processors
+    assert np.array_equal(plain(sd, negative), before)
+
+
+def test_build_system_takes_a_loaded_pipeline(sd):
+    system = ezigen.build_system(ezigen.load_recipe("text-only-sd21-base", tiny=True), backbone=sd)
+    assert system.backbone.unet is sd.unet
+    assert system.generate("a cat", seed=1, steps=2).image.size == (64, 64)
+
+
+def test_callback_runs_once_per_trace_step_refinement_included(ezigen_pipe, subject_image):
+    seen = []
+
+    def callback(pipe, step, timestep, kwargs):
+        assert pipe is ezigen_pipe and set(kwargs) == {"latents"}
+        seen.append((step, int(timestep)))
+        return {}
+
+    out = ezigen_pipe("a cat", subject_image=subject_image, subject_prompt="a disc", num_inference_steps=STEPS,
+                      generator=seeded(), callback_on_step_end=callback)
+    assert [s for s, _ in seen] == list(range(len(out.trace.steps)))
+    assert [t for _, t in seen] == [step.timestep for step in out.trace.steps]
+    assert any(step.iteration > 0 for step in out.trace.steps)  # refinement steps reached the callback too
+
+
+def test_callback_can_replace_latents_and_interrupt(ezigen_pipe, subject_image):
+    def zero_after_last(pipe, step, timestep, kwargs):
+        if step == STEPS - 1:
+            pipe._interrupt = True
+            return {"latents": torch.zeros_like(kwargs["latents"])}
+        return {}
+
+    out = ezigen_pipe("a cat", subject_image=subject_image, subject_prompt="a disc", num_inference_steps=STEPS,
+                      generator=seeded(), callback_on_step_end=zero_after_last, output_type="latent")
+    assert len(out.trace.steps) == STEPS  # no refinement after the interrupt
+    assert torch.count_nonzero(out.images) == 0
+
+
+def test_output_types_and_per_call_settings(ezigen_pipe, subject_image):
+    kwargs = dict(subject_image=subject_image, subject_prompt="a disc", num_inference_steps=2, generator=seeded())
+    pt = ezigen_pipe("a cat", output_type="pt", **kwargs).images
+    assert tuple(pt.shape) == (1, 3, 64, 64) and 0 <= float(pt.min()) and float(pt.max()) <= 1
+    two = ezigen_pipe("a cat", num_images_per_prompt=2, guidance_scale=1.0, **kwargs)
+    assert len(two.images) == 2 and all(step.text_scale == 1.0 for step in two.trace.steps if step.iteration == 0)
+    images, = ezigen_pipe("a cat", return_dict=False, **kwargs)
+    assert len(images) == 1
+    with pytest.raises(EzigenError, match="output_type"):
+        ezigen_pipe("a cat", output_type="jpeg", **kwargs)
+    with pytest.raises(EzigenError, match="square"):
+        ezigen_pipe("a cat", height=64, width=32, **kwargs)
