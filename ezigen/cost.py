@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ezigen import defaults
 from ezigen.builtins.guidance import subject_off_steps
-
-DEFAULT_FRACTION = 0.4
 
 
 def rows(text_scale: float, subject_on: bool, subject_guidance: float | None, reference_images: int) -> int:
@@ -32,18 +31,18 @@ def unet_evals(recipe: Any, iterations: int = 0, subject_images: int = 1) -> int
     schedule = recipe.guidance.build()
     guidance = recipe.guidance.config
     has_subject = recipe.fusion is not None
-    reference = subject_images if has_subject and recipe.fusion.type == "reference-attention" else 0
+    reference = defaults.extra_unet_rows(recipe.fusion.cls, recipe.fusion.config, subject_images) if has_subject else 0
     encoder = recipe.subject_encoder
     total = 0
-    if encoder is not None and encoder.type == "unet" and encoder.config.mode.value == "offline":
-        total += subject_images
+    if encoder is not None:
+        total += defaults.encoder_unet_evals(encoder.cls, encoder.config, subject_images)
     for i in range(steps):
         step = schedule.at(i, steps)
-        total += rows(step.text_scale, has_subject and step.subject_active, guidance.subject_guidance, reference)
+        total += rows(step.text_scale, has_subject and step.subject_active, defaults.subject_guidance(guidance), reference)
     if recipe.refinement is not None and iterations:
         config = recipe.refinement.config
-        fraction = config.appearance_fraction or getattr(guidance, "appearance_fraction", DEFAULT_FRACTION)
-        text_scale = config.text_scale if config.text_scale is not None else guidance.text_scale
+        fraction = config.appearance_fraction or defaults.appearance_fraction(guidance)
+        text_scale = config.text_scale if config.text_scale is not None else defaults.text_scale(guidance)
         start = subject_off_steps(fraction, steps)
-        total += iterations * (steps - start) * rows(text_scale, True, guidance.subject_guidance, reference)
+        total += iterations * (steps - start) * rows(text_scale, True, defaults.subject_guidance(guidance), reference)
     return total

@@ -54,6 +54,20 @@ def prepare_step(attachment: Any, timestep: Any, batch: int) -> int:
     return int(prepare(timestep, batch) or 0) if prepare is not None else 0
 
 
+def extra_unet_rows(fusion_class: Any, config: Any, subject_images: int) -> int:
+    """``extra_unet_rows(config, N)`` (fusion classmethod): UNet rows a fusion adds per subject-on step
+    (reference attention's reference pass: N); 0 when absent. Read by the cost model."""
+    method = getattr(fusion_class, "extra_unet_rows", None)
+    return int(method(config, subject_images)) if method is not None else 0
+
+
+def encoder_unet_evals(encoder_class: Any, config: Any, subject_images: int) -> int:
+    """``unet_evals(config, N)`` (encoder classmethod): UNet evaluations of one subject encoding (the
+    frozen-UNet encoder: N); 0 when absent. Read by the cost model."""
+    method = getattr(encoder_class, "unet_evals", None)
+    return int(method(config, subject_images)) if method is not None else 0
+
+
 # --- stop rules, metrics, any model-holding component ---------------------------------------------------
 
 def needs_images(stop: Any) -> bool:

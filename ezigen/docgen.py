@@ -141,7 +141,7 @@ def render() -> str:
     return "\n".join(parts)
 
 
-CONTRACTS_BEGIN = "<!-- contracts: generated from ezigen/interfaces.py by `python -m ezigen.docgen --contracts` -->"
+CONTRACTS_BEGIN = "<!-- contracts: generated from ezigen/interfaces.py by `python -m ezigen.docgen --contracts` (rewrites this block) -->"
 CONTRACTS_END = "<!-- end of contracts -->"
 
 
@@ -163,7 +163,19 @@ def contract_tables() -> str:
     return "\n\n".join(parts)
 
 
+def update_plugins_doc(path: str = "docs/plugins.md") -> None:
+    """Rewrite the contract tables inside ``path`` (between the markers) from interfaces.py."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    start, end = text.index(CONTRACTS_BEGIN), text.index(CONTRACTS_END) + len(CONTRACTS_END)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text[:start] + contract_tables() + text[end:])
+
+
 if __name__ == "__main__":  # pragma: no cover
     import sys
 
-    print(contract_tables() if "--contracts" in sys.argv[1:] else render(), end="" if "--contracts" not in sys.argv else "\n")
+    if "--contracts" in sys.argv[1:]:
+        update_plugins_doc()
+    else:
+        print(render(), end="")

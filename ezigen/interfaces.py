@@ -286,6 +286,8 @@ CONTRACTS: dict[str, Contract] = {
                "fusions give the unconditional CFG rows", "zeros of shape (1, T, D)"),
         Member('info["tokens_per_image"]', "in the features: T", "tokens.shape[1] // number of subject images"),
         Member("to(device, dtype)", "move the encoder's models", "not moved (CPU models stay on CPU)"),
+        Member("unet_evals(config, N)", "classmethod: UNet evaluations one encoding of N images costs "
+               "(the cost model)", "0"),
         _EXAMPLE,
     )),
     "fusions": Contract("fusions", "fusion", FusionClass, Fusion, "from_config(config, backbone, encoder=encoder)",
@@ -300,6 +302,8 @@ CONTRACTS: dict[str, Contract] = {
         Member("Attachment.prepare_step(timestep, batch)", "called before each UNet call with the subject on "
                "(reference fusions run the reference pass here); returns extra UNet evaluations", "nothing, 0"),
         Member("to(device, dtype), train(), eval()", "as torch.nn.Module", "not moved; no mode switch"),
+        Member("extra_unet_rows(config, N)", "classmethod: UNet rows added per subject-on step for N subject "
+               "images (the cost model)", "0"),
         _EXAMPLE,
     )),
     "guidance_schedules": Contract("guidance_schedules", "guidance schedule", ComponentClass, GuidanceSchedule,

@@ -93,6 +93,11 @@ class UNetSubjectEncoder:
     def output_kind(cls, config: UNetEncoderConfig) -> FeatureKind:
         return FeatureKind.REFERENCE if config.mode is EncodingMode.PER_STEP else FeatureKind.SPATIAL
 
+    @classmethod
+    def unet_evals(cls, config: UNetEncoderConfig, subject_images: int) -> int:
+        """UNet evaluations of one encoding (the cost model): one pass per image offline, none per-step."""
+        return subject_images if config.mode is EncodingMode.OFFLINE else 0
+
     def cache_key(self) -> str:
         payload = json.dumps({"encoder": "unet", **unstructure(self.config)}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()

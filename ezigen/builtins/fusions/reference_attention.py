@@ -52,6 +52,11 @@ class ReferenceAttention:
         return frozenset({FeatureKind.REFERENCE})
 
     @classmethod
+    def extra_unet_rows(cls, config: ReferenceAttentionConfig, subject_images: int) -> int:
+        """UNet rows added per subject-on step (the cost model): the reference pass, one row per image."""
+        return subject_images
+
+    @classmethod
     def from_config(cls, config: ReferenceAttentionConfig, backbone: Any, encoder: Any = None):
         from ezigen.builtins.fusions.reference_attention_modules import ReferenceAttentionFusion
 
