@@ -122,3 +122,21 @@ def test_tiny_save_writes_loadable_folders(tmp_path, capsys):
 
     pipe = StableDiffusionXLPipeline.from_pretrained(str(tmp_path / "xl"), local_files_only=True)
     assert pipe.text_encoder_2 is not None
+
+
+def test_cheap_checks_come_before_any_model_loads(capsys, monkeypatch):
+    import ezigen.build
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("a model was built before the cheap checks")
+
+    monkeypatch.setattr(ezigen.build, "build_system", must_not_build)
+    import torch
+
+    if not torch.cuda.is_available():
+        code, out, err = run(["generate", "text-only-sd21-base", "--tiny", "-p", "x", "--device", "cuda"], capsys)
+        assert code == 2 and "no usable CUDA device" in err and "Traceback" not in err
+    code, out, err = run(["generate", "ezigen-sd21-base", "--tiny", "-p", "x"], capsys)
+    assert code == 2 and "needs a subject image" in err
+    code, out, err = run(["generate", "text-only-sd21-base", "--tiny", "-p", "x", "--device", "tpu"], capsys)
+    assert code == 2 and "expected auto, cpu, cuda" in err

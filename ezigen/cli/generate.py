@@ -8,6 +8,7 @@ import re
 import click
 
 from ezigen.cli.options import device_option, prepare_output_dir, resolve_device, set_option, tiny_option
+from ezigen.errors import EzigenError
 
 
 def default_out(recipe_name: str) -> str:
@@ -35,6 +36,14 @@ def command(recipe, prompt, subjects, subject_prompt, seed, num_images, override
     from ezigen.recipe.loader import load_recipe
 
     loaded = load_recipe(recipe, overrides, tiny=tiny)
+    device = resolve_device(device)  # cheap checks first: no model loads before they pass
+    needs_subject = loaded.subject_encoder is not None
+    if needs_subject and not subjects:
+        raise EzigenError(f"recipe {loaded.name!r} needs a subject image: pass --subject IMAGE (and "
+                          "--subject-prompt, e.g. 'a dog')")
+    if subjects and not needs_subject:
+        raise EzigenError(f"recipe {loaded.name!r} has no subject_encoder, so it cannot use --subject; "
+                          "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
     out = prepare_output_dir(out or default_out(loaded.name))
     if subjects:  # fail on a bad image before loading any model
         from ezigen.images import load_image
@@ -45,7 +54,7 @@ def command(recipe, prompt, subjects, subject_prompt, seed, num_images, override
     from ezigen.outputs import write_generation
 
     system = build_system(loaded)
-    system.to(resolve_device(device))
+    system.to(device)
     result = system.generate(
         prompt=prompt, subject=list(subjects) or None, subject_prompt=subject_prompt, seed=seed, num_images=num_images
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from ezigen.errors import OutputError
+from ezigen.devices import resolve_device
+from ezigen.output_dir import prepare_output_dir
 
 set_option = click.option(
     "--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -20,24 +19,5 @@ device_option = click.option(
 )
 
 
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
-def prepare_output_dir(path: str) -> str:
-    """Create ``path`` (and parents) and prove it is writable, before any work is done."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise OutputError(f"--out {path!r} exists and is not a folder")
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".ezigen-write-test-{os.getpid()}")
-        with open(probe, "w") as fh:
-            fh.write("")
-        os.unlink(probe)
-    except OSError as exc:
-        raise OutputError(f"--out {path!r} is not writable: {exc.strerror or exc}") from None
-    return path
+# the core's helpers, named here for the commands (the core never imports the CLI)
+__all__ = ["device_option", "prepare_output_dir", "resolve_device", "set_option", "tiny_option"]

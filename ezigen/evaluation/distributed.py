@@ -33,7 +33,7 @@ class Workers:
     @classmethod
     def join(cls, device: str) -> Workers:
         """Join the launched world if there is one; ``device`` is the --device choice for a plain run."""
-        from ezigen.cli.options import resolve_device
+        from ezigen.devices import resolve_device
 
         if launched_world_size() <= 1:
             return cls(0, 1, resolve_device(device), None)

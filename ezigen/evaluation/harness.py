@@ -99,7 +99,7 @@ def protocol_record(request: EvalRequest, bench: DreamBench, subjects: Sequence[
 
 def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) -> EvalOutcome | None:
     """Run the evaluation; returns the outcome on the main process, None on the others."""
-    from ezigen.cli.options import prepare_output_dir
+    from ezigen.output_dir import prepare_output_dir
     from ezigen.evaluation.distributed import Workers
 
     if request.bench != "dreambench":
