@@ -140,3 +140,38 @@ def test_cheap_checks_come_before_any_model_loads(capsys, monkeypatch):
     assert code == 2 and "needs a subject image" in err
     code, out, err = run(["generate", "text-only-sd21-base", "--tiny", "-p", "x", "--device", "tpu"], capsys)
     assert code == 2 and "expected auto, cpu, cuda" in err
+
+
+def test_prompts_times_seeds_in_one_run_each_image_as_alone(tmp_path, capsys):
+    from PIL import Image, ImageChops
+
+    out = tmp_path / "batch"
+    code, stdout, err = run(["generate", "text-only-sd21-base", "--tiny", "-p", "a cat", "-p", "a dog", "--seeds",
+                             "0,1", "--steps", "2", "--out", str(out)], capsys)
+    assert code == 0, err
+    names = ["image-p0-s0.png", "image-p0-s1.png", "image-p1-s0.png", "image-p1-s1.png"]
+    assert stdout.split() == [str(out / n) for n in names]
+    assert (out / "grid.png").exists()
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["seed"] == [0, 1, 0, 1] and trace["prompts"] == ["a cat", "a dog"] and trace["images"] == names
+    alone = tmp_path / "alone"
+    code, stdout, err = run(["generate", "text-only-sd21-base", "--tiny", "-p", "a dog", "--seed", "1", "--steps", "2",
+                             "--out", str(alone)], capsys)
+    assert code == 0 and stdout.split() == [str(alone / "image.png")]
+    difference = ImageChops.difference(Image.open(alone / "image.png"), Image.open(out / "image-p1-s1.png"))
+    assert max(difference.getextrema(), key=lambda e: e[1])[1] <= 1
+
+
+def test_an_existing_out_needs_overwrite_and_keeps_the_old_result_until_the_new_is_complete(tmp_path, capsys):
+    out = tmp_path / "o"
+    base = ["generate", "text-only-sd21-base", "--tiny", "-p", "a cat", "--steps", "1", "--out", str(out)]
+    assert run(base, capsys)[0] == 0
+    before = (out / "image.png").read_bytes()
+    code, _, err = run(base + ["--seed", "5"], capsys)
+    assert_user_error(code, err, "already holds files", "--overwrite")
+    code, _, err = run(base + ["--seed", "5", "--set", "sampling.steps=0"], capsys)  # fails before writing
+    assert code == 2 and (out / "image.png").read_bytes() == before
+    assert run(base + ["--seed", "5", "--overwrite"], capsys)[0] == 0
+    assert (out / "image.png").read_bytes() != before
+    assert json.loads((out / "trace.json").read_text())["seed"] == [5]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".o.tmp-")]  # no staging folder left
