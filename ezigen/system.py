@@ -69,13 +69,18 @@ class System:
         return self.encoder is not None
 
     def subject_input(self, subject: Any, subject_prompt: str | None) -> SubjectInput:
-        """A path, PIL image, or a list of them (+ class prompt) -> SubjectInput with decoded RGB images."""
+        """A path, PIL image, or a list of them (+ class prompt) -> SubjectInput with decoded RGB images.
+
+        Decoded by the encoder's own ``load_image`` when it has one (the ``unet`` encoder decodes
+        as its ``preprocess`` says), else by :func:`ezigen.images.load_image`.
+        """
         from ezigen.images import load_image
 
         items = list(subject) if isinstance(subject, (list, tuple)) else [subject]
         if not items:
             raise EzigenError("subject: an empty list of images")
-        images = [load_image(item) for item in items]
+        load = getattr(self.encoder, "load_image", None) or load_image
+        images = [load(item) for item in items]
         return SubjectInput.from_images(images, subject_prompt or "")
 
     def encode_subject(self, subject: SubjectInput, trace: Trace | None = None) -> SubjectFeatures:

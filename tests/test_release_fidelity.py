@@ -1,0 +1,82 @@
+"""Fidelity to the released code (issue 18): each difference found side by side has a released
+setting, and that setting computes what the release computes (spec §2.2, §3.1, §4.2, §4.3)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import ezigen
+from ezigen.builtins.encoders.unet import SubjectPreprocess, UNetEncoderConfig, UNetSubjectEncoder
+from ezigen.values import SubjectInput
+
+RELEASED_RECIPES = ["ezigen-sd21-base", "ezigen-sdxl-base"]
+
+
+def released_pixels(path, size):
+    """The release by hand: Image.open().convert('RGB'), Resize((size, size)) bilinear, ToTensor, Normalize(0.5, 0.5)."""
+    image = Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.float32) / 255.0  # (H, W, 3)
+    return (torch.from_numpy(array).permute(2, 0, 1) - 0.5) / 0.5  # (3, H, W)
+
+
+def encoder_pixels(preprocess, path, size):
+    encoder = UNetSubjectEncoder(UNetEncoderConfig(preprocess=preprocess))
+    subject = SubjectInput.from_images([encoder.load_image(path)], "a thing")
+    return encoder.preprocess(subject, size)[0]
+
+
+def wide_transparent_subject(tmp_path):
+    """40x20, transparent black everywhere but an opaque red square on the left."""
+    image = Image.new("RGBA", (40, 20), (0, 0, 0, 0))
+    image.paste((255, 0, 0, 255), (0, 0, 10, 20))
+    path = tmp_path / "wide.png"
+    image.save(path)
+    return str(path)
+
+
+# --- item 1: subject preprocessing --------------------------------------------------------------
+
+@pytest.mark.parametrize("name", RELEASED_RECIPES)
+def test_released_recipes_stretch_the_subject(name):
+    assert ezigen.load_recipe(name).subject_encoder.config.preprocess is SubjectPreprocess.STRETCH
+
+
+def test_stretch_equals_the_released_transform_bit_for_bit(tmp_path):
+    path = wide_transparent_subject(tmp_path)
+    pixels = encoder_pixels(SubjectPreprocess.STRETCH, path, 16)
+    assert torch.equal(pixels, released_pixels(path, 16))
+    # alpha dropped: the transparent area keeps its stored black (-1), and the red fills the left quarter
+    assert pixels[:, 8, 15].tolist() == [-1.0, -1.0, -1.0]
+    assert pixels[:, 8, 1].tolist() == [1.0, -1.0, -1.0]
+
+
+def test_stretch_ignores_exif_orientation_as_released(tmp_path):
+    image = Image.new("RGB", (40, 20), "white")
+    image.paste((255, 0, 0), (0, 0, 10, 20))  # red on the left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW on display"
+    path = tmp_path / "x.jpg"
+    image.save(path, exif=exif.tobytes(), quality=95)
+    stretched = UNetSubjectEncoder(UNetEncoderConfig(preprocess=SubjectPreprocess.STRETCH)).load_image(str(path))
+    padded = UNetSubjectEncoder(UNetEncoderConfig(preprocess=SubjectPreprocess.PAD_WHITE)).load_image(str(path))
+    assert stretched.size == (40, 20) and padded.size == (20, 40)
+    assert torch.equal(encoder_pixels(SubjectPreprocess.STRETCH, str(path), 16), released_pixels(path, 16))
+
+
+def test_pad_white_composites_on_white_and_pads_to_a_square(tmp_path):
+    path = wide_transparent_subject(tmp_path)
+    pixels = encoder_pixels(SubjectPreprocess.PAD_WHITE, path, 16)  # 40x40 canvas: rows 0-9 and 30-39 padding
+    assert pixels[:, 0, 8].tolist() == [1.0, 1.0, 1.0]  # padding is white
+    assert pixels[:, 8, 15].tolist() == [1.0, 1.0, 1.0]  # transparency composited on white
+    assert pixels[:, 8, 1].tolist() == [1.0, -1.0, -1.0]  # the red square, not stretched: x < 10/40 * 16
+    assert pixels[:, 8, 5].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_the_system_decodes_subjects_as_the_encoder_says(tmp_path):
+    from tests.conftest import build
+
+    path = wide_transparent_subject(tmp_path)
+    for value, corner in (("stretch", (0, 0, 0)), ("pad-white", (255, 255, 255))):
+        system = build("ablations/ezigen-sd21-single-pass", f"subject_encoder.preprocess={value}")
+        assert system.subject_input(path, "a thing").images[0].getpixel((39, 0)) == corner
