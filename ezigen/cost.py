@@ -5,7 +5,8 @@
 - E_subject: N (the subject images) for the ``unet`` encoder in offline mode (one pass at t = 1);
 - rows(i): 2 with text CFG (g_t > 1), else 1; 3 on subject steps with a subject guidance scale;
   + N on subject steps of per-step reference attention (the reference pass);
-- n refinement iterations, each rerunning the steps k0 = floor((1 - f) T) .. T - 1 with the subject on.
+- n refinement iterations, each rerunning the steps k0 = int(T - f T) .. T - 1 with the subject on
+  (``guidance.switch_arithmetic``: floats as released, or exactly).
 
 Counted per batch row, as the trace counts them (a CFG batch of 2 is 2 evaluations); the test
 suite checks this against the traces of every shipped recipe.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ezigen.builtins.guidance import subject_off_steps
+from ezigen.builtins.guidance import SwitchArithmetic, restart_index
 
 DEFAULT_FRACTION = 0.4
 
@@ -44,6 +45,7 @@ def unet_evals(recipe: Any, iterations: int = 0, subject_images: int = 1) -> int
         config = recipe.refinement.config
         fraction = config.appearance_fraction or getattr(guidance, "appearance_fraction", DEFAULT_FRACTION)
         text_scale = config.text_scale if config.text_scale is not None else guidance.text_scale
-        start = subject_off_steps(fraction, steps)
+        arithmetic = getattr(guidance, "switch_arithmetic", SwitchArithmetic.RELEASED)
+        start = restart_index(fraction, steps, arithmetic)
         total += iterations * (steps - start) * rows(text_scale, True, guidance.subject_guidance, reference)
     return total

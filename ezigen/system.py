@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from ezigen.builtins.guidance import SwitchArithmetic
 from ezigen.errors import EzigenError
 from ezigen.features_cache import FeatureCache
 from ezigen.recipe.schema import Recipe
@@ -211,6 +212,7 @@ class System:
             fraction = getattr(guidance, "appearance_fraction", DEFAULT_APPEARANCE_FRACTION)
         text_scale = spec.config.text_scale if spec.config.text_scale is not None else guidance.text_scale
         conditioning = self._conditioning(prompts, spec.config.negative_prompt, text_scale > 1.0, per_prompt)
-        refiner = Refiner(spec.config, self.stop, fraction, text_scale)
+        arithmetic = getattr(guidance, "switch_arithmetic", SwitchArithmetic.RELEASED)
+        refiner = Refiner(spec.config, self.stop, fraction, text_scale, arithmetic)
         return refiner.run(self.backbone, self.backbone.make_scheduler, steps, conditioning, initial, path,
                            generator, trace, decode)

@@ -80,3 +80,49 @@ def test_the_system_decodes_subjects_as_the_encoder_says(tmp_path):
     for value, corner in (("stretch", (0, 0, 0)), ("pad-white", (255, 255, 255))):
         system = build("ablations/ezigen-sd21-single-pass", f"subject_encoder.preprocess={value}")
         assert system.subject_input(path, "a thing").images[0].getpixel((39, 0)) == corner
+
+
+# --- item 2: stage-switch arithmetic ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", RELEASED_RECIPES)
+def test_released_recipes_switch_in_released_arithmetic(name):
+    from ezigen.builtins.guidance import SwitchArithmetic
+
+    assert ezigen.load_recipe(name).guidance.config.switch_arithmetic is SwitchArithmetic.RELEASED
+
+
+def test_recipes_show_resolved_names_both_release_keys(capsys):
+    from tests.conftest import run_cli
+
+    code, out, err = run_cli(["recipes", "show", "ezigen-sd21-base", "--resolved"], capsys)
+    assert code == 0, err
+    assert "  preprocess: stretch\n" in out and "  switch_arithmetic: released\n" in out
+
+
+def test_trace_of_f_08_t_50_has_9_text_only_steps_and_restarts_at_10(tmp_path, capsys, subject_path):
+    import json
+
+    from tests.conftest import run_cli
+
+    out = tmp_path / "run"
+    code, _, err = run_cli(["generate", "ablations/ezigen-sd21-fixed-3", "--tiny", "--prompt", "a cat",
+                            "--subject", str(subject_path), "--subject-prompt", "a thing", "--out", str(out),
+                            "--set", "guidance.appearance_fraction=0.8", "--set", "refinement.stop.iterations=1",
+                            "--set", "backbone.resolution=32"], capsys)
+    assert code == 0, err
+    steps = json.loads((out / "trace.json").read_text())["steps"]
+    initial = [s for s in steps if s["iteration"] == 0]
+    # released: fl(1 - 0.8) * 50 = 9.999999999999998 < i + 1 from i = 9 on
+    assert [s["subject"] for s in initial] == [False] * 9 + [True] * 41
+    # ... but the restart slices timesteps[int(50 - 0.8 * 50)] = timesteps[10]: t = 981 - 20 * 10
+    refined = [s for s in steps if s["iteration"] == 1]
+    assert [s["index"] for s in refined] == list(range(10, 50)) and refined[0]["timestep"] == 781
+    assert all(s["subject"] for s in refined)
+
+
+@pytest.mark.parametrize("arithmetic, off", [("released", 9), ("exact", 10)])
+def test_the_recipe_key_picks_the_arithmetic(arithmetic, off):
+    recipe = ezigen.load_recipe("ezigen-sd21-base", ["guidance.appearance_fraction=0.8",
+                                                     f"guidance.switch_arithmetic={arithmetic}"])
+    schedule = recipe.guidance.build()
+    assert [schedule.at(i, 50).subject_active for i in range(50)] == [False] * off + [True] * (50 - off)

@@ -8,6 +8,8 @@ also carries the text guidance settings every schedule shares (``text_scale``,
 
 from __future__ import annotations
 
+import enum
+import math
 from fractions import Fraction
 
 import attrs
@@ -61,6 +63,13 @@ class ConstantSchedule:
         return StepGuidance(self.config.text_scale, self.config.subject_scale)
 
 
+class SwitchArithmetic(enum.Enum):
+    """How the stage switch and the refinement restart are computed from f and T (spec §4.2, §4.3)."""
+
+    RELEASED = "released"  # float arithmetic, as the released code evaluates it
+    EXACT = "exact"  # rational arithmetic on the decimal value of f as written
+
+
 @attrs.frozen
 class DecoupledScheduleConfig(GuidanceConfig):
     appearance_fraction: float = setting(
@@ -68,24 +77,61 @@ class DecoupledScheduleConfig(GuidanceConfig):
         "0.7 in the authors' SDXL script).", validator=in_range(0.0, 1.0),
     )
     subject_scale: float = setting(1.0, doc="Subject path strength on the appearance steps.", validator=in_range(0.0, 10.0))
+    switch_arithmetic: SwitchArithmetic = setting(
+        SwitchArithmetic.RELEASED, doc="released: the gate (1 - f) * T < i + 1 and the refinement restart "
+        "int(T - f * T) in floats, as released (f = 0.8, T = 50: 9 text-only steps); exact: both as floor((1 - f) T) "
+        "on the decimal f (10). They agree for the released 0.4/50 and 0.7/20.",
+    )
 
 
-def subject_off_steps(appearance_fraction: float, num_steps: int) -> int:
-    """How many leading steps run text-only: floor((1 - f) * T), in exact arithmetic.
+def _exact(appearance_fraction: float) -> Fraction:
+    return Fraction(repr(float(appearance_fraction)))
 
-    The released gate is "on iff (1 - f) * T < i + 1"; evaluating it on the decimal value of f
-    as written (a Fraction) keeps e.g. f = 0.7, T = 20 at exactly 6 off-steps whatever the float
-    rounding of (1 - 0.7) * 20 would say.
+
+def subject_off_steps(appearance_fraction: float, num_steps: int,
+                      arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED) -> int:
+    """How many leading steps run text-only under the gate "on iff (1 - f) * T < i + 1".
+
+    ``released``: the gate in floats, as the release evaluates it, so the count is
+    floor(fl((1 - f) * T)): f = 0.8, T = 50 gives fl(0.2 * 50) = 9.999999999999998, 9 steps.
+    ``exact``: floor((1 - f) T) on the decimal value of f as written (a Fraction): 10 steps.
     """
-    f = Fraction(repr(float(appearance_fraction)))
-    return int((1 - f) * num_steps)  # int() floors a non-negative Fraction
+    if arithmetic is SwitchArithmetic.RELEASED:
+        return min(num_steps, max(0, math.floor((1 - float(appearance_fraction)) * num_steps)))
+    return min(num_steps, int((1 - _exact(appearance_fraction)) * num_steps))  # int() floors a Fraction >= 0
+
+
+def restart_index(appearance_fraction: float, num_steps: int,
+                  arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED) -> int:
+    """The scheduled index k0 where a refinement iteration restarts (spec §4.3).
+
+    ``released``: ``int(T - f * T)`` in floats, as the release slices ``timesteps[k0:]``; it can
+    differ from the gate's off-step count (f = 0.8, T = 50: restart 10, gate 9). ``exact``:
+    floor((1 - f) T) on the decimal f, the same as :func:`subject_off_steps`.
+    """
+    if arithmetic is SwitchArithmetic.RELEASED:
+        f = float(appearance_fraction)
+        return min(num_steps, max(0, int(num_steps - f * num_steps)))
+    return subject_off_steps(appearance_fraction, num_steps, arithmetic)
+
+
+def renoise_timestep(appearance_fraction: float, num_train_timesteps: int = 1000,
+                     arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED) -> int:
+    """The re-noising timestep of ``renoise: official``: int(f * 1000) (floats) or floor(f * 1000) (exact),
+    capped at the last training timestep."""
+    if arithmetic is SwitchArithmetic.RELEASED:
+        t_noise = int(float(appearance_fraction) * num_train_timesteps)
+    else:
+        t_noise = int(_exact(appearance_fraction) * num_train_timesteps)
+    return min(t_noise, num_train_timesteps - 1)
 
 
 class DecoupledSchedule:
     """EZIGen's decoupled guidance: text alone for the first (1 - f) T steps, the subject on after.
 
-    Step i (0-based) has the subject on iff (1 - f) * T < i + 1 (spec §4.2); with f = 0.4 and
-    T = 50, steps 0-29 are off (t = 981 ... 401) and 30-49 on (t = 381 ... 1).
+    Step i (0-based) has the subject on iff (1 - f) * T < i + 1 (spec §4.2), evaluated as
+    ``switch_arithmetic`` says; with f = 0.4 and T = 50, steps 0-29 are off (t = 981 ... 401)
+    and 30-49 on (t = 381 ... 1) either way.
     """
 
     config_class = DecoupledScheduleConfig
@@ -98,8 +144,12 @@ class DecoupledSchedule:
         return cls(config)
 
     def at(self, step: int, num_steps: int) -> StepGuidance:
-        on = step >= subject_off_steps(self.config.appearance_fraction, num_steps)
-        return StepGuidance(self.config.text_scale, self.config.subject_scale if on else 0.0)
+        config = self.config
+        if config.switch_arithmetic is SwitchArithmetic.RELEASED:
+            on = (1 - float(config.appearance_fraction)) * num_steps < step + 1  # the released test, literally
+        else:
+            on = step >= subject_off_steps(config.appearance_fraction, num_steps, config.switch_arithmetic)
+        return StepGuidance(config.text_scale, config.subject_scale if on else 0.0)
 
 
 @hookimpl
