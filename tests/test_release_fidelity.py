@@ -126,3 +126,49 @@ def test_the_recipe_key_picks_the_arithmetic(arithmetic, off):
                                                      f"guidance.switch_arithmetic={arithmetic}"])
     schedule = recipe.guidance.build()
     assert [schedule.at(i, 50).subject_active for i in range(50)] == [False] * off + [True] * (50 - off)
+
+
+# --- item 3: padded training slots --------------------------------------------------------------
+
+def padded_slot_embeds(backbone, pad_prompt, monkeypatch):
+    """The text embeddings encode_batch hands the UNet for [real subject, padded slot]."""
+    from ezigen.builtins.encoders.unet import PadPrompt
+
+    seen = {}
+    original = backbone.predict_noise
+
+    def spy(latents, timestep, embeds, unet=None):
+        seen["embeds"] = embeds
+        return original(latents, timestep, embeds, unet=unet)
+
+    monkeypatch.setattr(backbone, "predict_noise", spy)
+    encoder = UNetSubjectEncoder(UNetEncoderConfig(pad_prompt=PadPrompt(pad_prompt)))
+    features = encoder.encode_batch([[Image.new("RGB", (8, 8), "red")]], [["a photo of a dog."]], 2, backbone,
+                                    torch.Generator().manual_seed(0))
+    assert features.slot_mask.tolist() == [[True, False]]
+    return seen["embeds"]
+
+
+@pytest.mark.parametrize("kind", ["sd21", "sdxl"])
+def test_padded_slots_get_all_zero_token_ids_as_released(kind, request, monkeypatch):
+    backbone = request.getfixturevalue(f"ezigen_backbone_{kind}")
+    embeds = padded_slot_embeds(backbone, "released", monkeypatch)
+    real = backbone.encode_prompt(["a photo of a dog."], None, cfg=False).cond
+    empty = backbone.encode_prompt([""], None, cfg=False).cond
+    with torch.no_grad():  # by hand: the text encoder on 77 zeros (no BOS/EOS), spec §3.1
+        zeros = torch.zeros(1, backbone.tokenizer.model_max_length, dtype=torch.long)
+        if kind == "sd21":
+            by_hand = backbone.text_encoder(zeros)[0]
+        else:
+            first = backbone.text_encoder(zeros, output_hidden_states=True)
+            second = backbone.text_encoder_2(zeros, output_hidden_states=True)
+            by_hand = torch.cat([first.hidden_states[-2], second.hidden_states[-2]], dim=-1)
+            assert torch.equal(embeds.pooled[1:], second[0]) and not torch.equal(embeds.pooled[1:], empty.pooled)
+    assert torch.equal(embeds.embeds[:1], real.embeds)
+    assert torch.equal(embeds.embeds[1:], by_hand)
+    assert not torch.allclose(embeds.embeds[1:], empty.embeds)
+
+
+def test_pad_prompt_empty_keeps_the_empty_prompt(ezigen_backbone_sd21, monkeypatch):
+    embeds = padded_slot_embeds(ezigen_backbone_sd21, "empty", monkeypatch)
+    assert torch.equal(embeds.embeds[1:], ezigen_backbone_sd21.encode_prompt([""], None, cfg=False).cond.embeds)

@@ -46,6 +46,11 @@ class SubjectPreprocess(enum.Enum):
     PAD_WHITE = "pad-white"  # EXIF + alpha on white + pad to a square, then the same resize
 
 
+class PadPrompt(enum.Enum):
+    RELEASED = "released"  # all-zero token ids, as the released collate pads (no BOS/EOS)
+    EMPTY = "empty"  # the empty prompt "" (BOS, EOS, padding)
+
+
 class EncodingMode(enum.Enum):
     OFFLINE = "offline"  # features once per subject (EZIGen)
     PER_STEP = "per-step"  # the reference latent, for fusions that run the UNet at every step
@@ -71,6 +76,10 @@ class UNetEncoderConfig:
     preprocess: SubjectPreprocess = setting(
         SubjectPreprocess.STRETCH, doc="stretch: as released, convert('RGB') (alpha dropped, no EXIF rotation) and "
         "resize to R x R, aspect not kept; pad-white: EXIF rotation, alpha on white, pad to a square, then resize.",
+    )
+    pad_prompt: PadPrompt = setting(
+        PadPrompt.RELEASED, doc="Training: text of an empty subject slot. released: all-zero token ids (no BOS/EOS), "
+        "as the released collate pads; empty: the empty prompt.",
     )
     background: tuple[int, int, int] = setting(
         (255, 255, 255), doc="Padding colour for preprocess: pad-white (the released subjects are on white).",
@@ -170,9 +179,9 @@ class UNetSubjectEncoder:
                      generator: Any) -> SubjectFeatures:
         """Training: B samples of up to ``slots`` subjects -> layers (B, slots * HW, C) and ``slot_mask`` (B, slots).
 
-        Empty slots are padded as released: a zero image (mid-grey in [-1, 1]) with the empty
-        prompt (the released code uses all-zero token ids). One t-noise draw per sample is
-        broadcast over its slots (spec §3.2).
+        Empty slots are padded as released: a zero image (mid-grey in [-1, 1]) with the text of
+        ``pad_prompt`` (released: all-zero token ids, spec §3.1; ``empty``: the empty prompt).
+        One t-noise draw per sample is broadcast over its slots (spec §3.2).
         """
         import torch
 
@@ -193,7 +202,10 @@ class UNetSubjectEncoder:
             noise = noise.expand(batch, slots, *latents.shape[1:]).reshape(latents.shape)
             timestep = torch.full((batch * slots,), self.config.timestep, device=latents.device, dtype=torch.long)
             noisy = backbone.training_scheduler.add_noise(latents, noise.to(latents), timestep)
-            embeds = backbone.encode_prompt(texts, None, cfg=False).cond
+            embeds = backbone.encode_prompt(texts, None, cfg=False).cond  # (B*slots, L, D)
+            padded = (~slot_mask).reshape(-1)  # (B*slots,)
+            if self.config.pad_prompt is PadPrompt.RELEASED and bool(padded.any()):
+                embeds = _with_rows(embeds, padded, backbone.encode_zero_token_ids(int(padded.sum())))
             names = transformer_block_names(unet)
             with capture_block_features(unet, names, self.config.position) as captured:
                 backbone.predict_noise(noisy, timestep, embeds, unet=unet)
@@ -201,6 +213,19 @@ class UNetSubjectEncoder:
                       for n in names}
         info = {"encoder": "unet", "slots": slots, "unet_evals": batch * slots, **unstructure(self.config)}
         return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, slot_mask=slot_mask.to(backbone.device), info=info)
+
+
+def _with_rows(embeds: Any, rows: Any, replacement: Any) -> Any:
+    """``embeds`` (PromptEmbeds, B rows) with the rows where ``rows`` (B,) is True taken from ``replacement``."""
+    def put(values: Any, new: Any) -> Any:
+        if values is None:
+            return None
+        values = values.clone()
+        values[rows.to(values.device)] = new.to(device=values.device, dtype=values.dtype)
+        return values
+
+    return attrs.evolve(embeds, embeds=put(embeds.embeds, replacement.embeds),
+                         pooled=put(embeds.pooled, replacement.pooled), time_ids=put(embeds.time_ids, replacement.time_ids))
 
 
 def _repeat_embeds(prompt: Any, count: int) -> Any:
