@@ -110,13 +110,18 @@ def pad_to_square(image: Any, fill: Any = (255, 255, 255)) -> Any:
 
 
 def to_tensor(images: list[Any], size: int):
-    """RGB PIL images -> float tensor (N, 3, size, size) in [-1, 1] (bilinear resize, no aspect kept)."""
+    """RGB PIL images -> contiguous float tensor (N, 3, size, size) in [-1, 1] (bilinear resize, no aspect kept).
+
+    As torchvision's ``ToTensor`` + ``Normalize([0.5], [0.5])``: (x / 255 - 0.5) / 0.5, which is
+    x / 255 * 2 - 1 bit for bit. Contiguous (NCHW), not the channels-last view of the HWC arrays:
+    on CPU the VAE takes another kernel path for a channels-last input (1e-4 off the release).
+    """
     import numpy as np
     import torch
     from PIL import Image
 
     arrays = [np.asarray(im.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0 for im in images]
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (N, 3, H, W) in [0, 1]
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W) in [0, 1]
     return batch * 2.0 - 1.0
 
 

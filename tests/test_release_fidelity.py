@@ -172,3 +172,26 @@ def test_padded_slots_get_all_zero_token_ids_as_released(kind, request, monkeypa
 def test_pad_prompt_empty_keeps_the_empty_prompt(ezigen_backbone_sd21, monkeypatch):
     embeds = padded_slot_embeds(ezigen_backbone_sd21, "empty", monkeypatch)
     assert torch.equal(embeds.embeds[1:], ezigen_backbone_sd21.encode_prompt([""], None, cfg=False).cond.embeds)
+
+
+# --- item 4: contiguous subject tensors ---------------------------------------------------------
+
+def test_to_tensor_is_contiguous_nchw_like_torchvision(tmp_path):
+    from ezigen.images import to_tensor
+
+    path = wide_transparent_subject(tmp_path)
+    image = Image.open(path).convert("RGB")
+    pixels = to_tensor([image, image], 16)  # (2, 3, 16, 16)
+    assert pixels.shape == (2, 3, 16, 16)
+    assert pixels.is_contiguous() and pixels.stride() == (768, 256, 16, 1)  # not channels-last
+    assert torch.equal(pixels[0], released_pixels(path, 16))
+
+
+def test_the_vae_sees_the_same_bits_as_for_a_contiguous_tensor(ezigen_backbone_sd21, subject_image):
+    from ezigen.images import to_tensor
+
+    pixels = to_tensor([subject_image], ezigen_backbone_sd21.resolution)
+    with torch.no_grad():
+        ours = ezigen_backbone_sd21.vae.encode(pixels).latent_dist.mean
+        contiguous = ezigen_backbone_sd21.vae.encode(pixels.clone(memory_format=torch.contiguous_format)).latent_dist.mean
+    assert torch.equal(ours, contiguous)
