@@ -4,8 +4,11 @@
 
 - E_subject: N (the subject images) for the ``unet`` encoder in offline mode (one pass at t = 1);
 - rows(i): 2 with text CFG (g_t > 1), else 1; 3 on subject steps with a subject guidance scale;
-  + N on subject steps of per-step reference attention (the reference pass);
-- n refinement iterations, each rerunning the steps k0 = floor((1 - f) T) .. T - 1 with the subject on.
+  + the fusion's ``extra_unet_rows(config, N, rows)`` on subject steps (reference attention's
+  reference pass: N, or N per generating row with ``reference_prompt: generation``; none at
+  scale 0), and the encoder's ``unet_evals(config, N)`` once per subject (both optional, 0);
+- n refinement iterations, each rerunning the steps k0 = int(T - f T) .. T - 1 with the subject on
+  (``guidance.switch_arithmetic``: floats as released, or exactly).
 
 Counted per batch row, as the trace counts them (a CFG batch of 2 is 2 evaluations); the test
 suite checks this against the traces of every shipped recipe.
@@ -16,13 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from ezigen import defaults
-from ezigen.builtins.guidance import subject_off_steps
+from ezigen.sampling.stages import restart_index
 
 
-def rows(text_scale: float, subject_on: bool, subject_guidance: float | None, reference_images: int) -> int:
+def branches(text_scale: float, subject_on: bool, subject_guidance: float | None) -> int:
+    """CFG branches of one step: 2 with text CFG (g_t > 1), else 1; 3 with a subject guidance scale."""
     cfg = text_scale > 1.0
-    count = 3 if subject_on and cfg and subject_guidance is not None else (2 if cfg else 1)
-    return count + (reference_images if subject_on else 0)
+    return 3 if subject_on and cfg and subject_guidance is not None else (2 if cfg else 1)
 
 
 def unet_evals(recipe: Any, iterations: int = 0, subject_images: int = 1) -> int:
@@ -30,19 +33,23 @@ def unet_evals(recipe: Any, iterations: int = 0, subject_images: int = 1) -> int
     steps = recipe.sampling.steps
     schedule = recipe.guidance.build()
     guidance = recipe.guidance.config
-    has_subject = recipe.fusion is not None
-    reference = defaults.extra_unet_rows(recipe.fusion.cls, recipe.fusion.config, subject_images) if has_subject else 0
-    encoder = recipe.subject_encoder
-    total = 0
-    if encoder is not None:
-        total += defaults.encoder_unet_evals(encoder.cls, encoder.config, subject_images)
+    fusion, encoder = recipe.fusion, recipe.subject_encoder
+    subject_guidance = defaults.subject_guidance(guidance)
+
+    def rows(text_scale: float, subject_on: bool) -> int:
+        count = branches(text_scale, subject_on, subject_guidance)
+        if subject_on and fusion is not None:
+            count += defaults.extra_unet_rows(fusion.cls, fusion.config, subject_images, count)
+        return count
+
+    total = defaults.encoder_unet_evals(encoder.cls, encoder.config, subject_images) if encoder is not None else 0
     for i in range(steps):
         step = schedule.at(i, steps)
-        total += rows(step.text_scale, has_subject and step.subject_active, defaults.subject_guidance(guidance), reference)
+        total += rows(step.text_scale, fusion is not None and step.subject_active)
     if recipe.refinement is not None and iterations:
         config = recipe.refinement.config
         fraction = config.appearance_fraction or defaults.appearance_fraction(guidance)
         text_scale = config.text_scale if config.text_scale is not None else defaults.text_scale(guidance)
-        start = subject_off_steps(fraction, steps)
-        total += iterations * (steps - start) * rows(text_scale, True, defaults.subject_guidance(guidance), reference)
+        start = restart_index(fraction, steps, defaults.switch_arithmetic(guidance))
+        total += iterations * (steps - start) * rows(text_scale, True)
     return total

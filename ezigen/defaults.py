@@ -35,6 +35,13 @@ def appearance_fraction(guidance_config: Any) -> float:
     return DEFAULT_APPEARANCE_FRACTION if value is None else float(value)
 
 
+def switch_arithmetic(guidance_config: Any) -> Any:
+    """``config.switch_arithmetic``: how refinement computes its restart from f and T (released floats by default)."""
+    from ezigen.sampling.stages import SwitchArithmetic
+
+    return getattr(guidance_config, "switch_arithmetic", SwitchArithmetic.RELEASED)
+
+
 # --- fusions and attachments ----------------------------------------------------------------------
 
 def fusion_scale(fusion_config: Any) -> float:
@@ -47,18 +54,27 @@ def fusion_weights(fusion_config: Any) -> str | None:
     return getattr(fusion_config, "weights", None)
 
 
-def prepare_step(attachment: Any, timestep: Any, batch: int) -> int:
-    """``Attachment.prepare_step(timestep, batch)``: per-step work before a UNet call with the subject on
-    (reference fusions run their reference pass here); returns the extra UNet rows it evaluated."""
+def prepare_step(attachment: Any, timestep: Any, batch: int, **context: Any) -> int:
+    """``Attachment.prepare_step(timestep, batch, **context)``: per-step work before a UNet call with the
+    subject on (reference fusions run their reference pass here); returns the extra UNet rows it
+    evaluated. ``context`` (``embeds``: the step's prompt embeddings, ``generator``, ``branches``: the
+    CFG branch count) is passed as the keywords the method accepts; 0 without the method."""
+    import inspect
+
     prepare = getattr(attachment, "prepare_step", None)
-    return int(prepare(timestep, batch) or 0) if prepare is not None else 0
+    if prepare is None:
+        return 0
+    params = inspect.signature(prepare).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        context = {key: value for key, value in context.items() if key in params}
+    return int(prepare(timestep, batch, **context) or 0)
 
 
-def extra_unet_rows(fusion_class: Any, config: Any, subject_images: int) -> int:
-    """``extra_unet_rows(config, N)`` (fusion classmethod): UNet rows a fusion adds per subject-on step
-    (reference attention's reference pass: N); 0 when absent. Read by the cost model."""
+def extra_unet_rows(fusion_class: Any, config: Any, subject_images: int, rows: int) -> int:
+    """``extra_unet_rows(config, N, rows)`` (fusion classmethod): UNet rows a fusion adds on a subject-on
+    step of ``rows`` CFG branches (reference attention's reference pass); 0 when absent. Read by the cost model."""
     method = getattr(fusion_class, "extra_unet_rows", None)
-    return int(method(config, subject_images)) if method is not None else 0
+    return int(method(config, subject_images, rows)) if method is not None else 0
 
 
 def encoder_unet_evals(encoder_class: Any, config: Any, subject_images: int) -> int:

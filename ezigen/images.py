@@ -1,10 +1,14 @@
 """Reading subject images robustly, and writing images atomically.
 
-Every readable image becomes an 8-bit RGB PIL image: EXIF orientation applied, transparency
-composited on white (EZIGen expects subjects on white), CMYK / palette / 16-bit / grayscale
-converted. Very large images are reduced while decoding (JPEG draft mode) and then to at most
-``MAX_SIDE`` pixels, so a 6000x4000 photo does not blow up memory. Anything unreadable is a
-:class:`SubjectImageError` naming the file and what is wrong with it.
+Two ways to decode (both give an 8-bit RGB PIL image; anything unreadable is a
+:class:`SubjectImageError` naming the file and what is wrong with it):
+
+- ``released=False`` (robust): EXIF orientation applied, transparency composited on white
+  (EZIGen expects subjects on white), CMYK / palette / 16-bit / grayscale converted; very large
+  images are reduced while decoding (JPEG draft mode) and then to at most ``MAX_SIDE`` pixels,
+  so a 6000x4000 photo does not blow up memory.
+- ``released=True``: exactly the released code's ``Image.open(path).convert("RGB")``: no EXIF
+  transpose, alpha dropped (transparent pixels keep whatever colour they store), no reduction.
 """
 
 from __future__ import annotations
@@ -17,12 +21,12 @@ from ezigen.errors import SubjectImageError
 MAX_SIDE = 2048  # larger than any backbone resolution; subjects are resized to <= 1024 anyway
 
 
-def load_image(source: Any, what: str = "subject image") -> Any:
-    """A path or PIL image -> RGB PIL image (see module docstring)."""
+def load_image(source: Any, what: str = "subject image", *, released: bool = False) -> Any:
+    """A path or PIL image -> RGB PIL image; ``released``: PIL's plain ``convert("RGB")`` (module docstring)."""
     from PIL import Image
 
     if isinstance(source, Image.Image):
-        return to_rgb(source)
+        return source.convert("RGB") if released else to_rgb(source)
     path = os.fspath(source)
     if not os.path.exists(path):
         raise SubjectImageError(f"{what} {path!r} does not exist")
@@ -32,6 +36,8 @@ def load_image(source: Any, what: str = "subject image") -> Any:
         raise SubjectImageError(f"{what} {path!r} is empty (0 bytes)")
     try:
         with Image.open(path) as image:
+            if released:
+                return image.convert("RGB")
             if image.format == "JPEG":
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale: no 24-MP buffer
             image.load()
@@ -104,13 +110,18 @@ def pad_to_square(image: Any, fill: Any = (255, 255, 255)) -> Any:
 
 
 def to_tensor(images: list[Any], size: int):
-    """RGB PIL images -> float tensor (N, 3, size, size) in [-1, 1] (bilinear resize, no aspect kept)."""
+    """RGB PIL images -> contiguous float tensor (N, 3, size, size) in [-1, 1] (bilinear resize, no aspect kept).
+
+    As torchvision's ``ToTensor`` + ``Normalize([0.5], [0.5])``: (x / 255 - 0.5) / 0.5, which is
+    x / 255 * 2 - 1 bit for bit. Contiguous (NCHW), not the channels-last view of the HWC arrays:
+    on CPU the VAE takes another kernel path for a channels-last input (1e-4 off the release).
+    """
     import numpy as np
     import torch
     from PIL import Image
 
     arrays = [np.asarray(im.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0 for im in images]
-    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)  # (N, 3, H, W) in [0, 1]
+    batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (N, 3, H, W) in [0, 1]
     return batch * 2.0 - 1.0
 
 

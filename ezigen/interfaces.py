@@ -299,11 +299,12 @@ CONTRACTS: dict[str, Contract] = {
         Member("save_weights(path), load_weights(path)", "safetensors files"),
         Member("config.scale", "the fusion's strength s, multiplied into every subject step", "1.0"),
         Member("config.weights", "a weights URI loaded after building", "none loaded"),
-        Member("Attachment.prepare_step(timestep, batch)", "called before each UNet call with the subject on "
-               "(reference fusions run the reference pass here); returns extra UNet evaluations", "nothing, 0"),
+        Member("Attachment.prepare_step(timestep, batch, **context)", "called before each UNet call with the subject on "
+               "(reference fusions run the reference pass here; context: embeds, generator, branches, as keywords it "
+               "accepts); returns extra UNet evaluations", "nothing, 0"),
         Member("to(device, dtype), train(), eval()", "as torch.nn.Module", "not moved; no mode switch"),
-        Member("extra_unet_rows(config, N)", "classmethod: UNet rows added per subject-on step for N subject "
-               "images (the cost model)", "0"),
+        Member("extra_unet_rows(config, N, rows)", "classmethod: UNet rows added on a subject-on step of `rows` "
+               "CFG branches for N subject images (the cost model)", "0"),
         _EXAMPLE,
     )),
     "guidance_schedules": Contract("guidance_schedules", "guidance schedule", ComponentClass, GuidanceSchedule,
@@ -313,6 +314,8 @@ CONTRACTS: dict[str, Contract] = {
         Member("config.text_scale, negative_prompt, subject_guidance", "subclass ezigen.GuidanceConfig",
                "text_scale 7.5, no negative prompt, no subject guidance"),
         Member("config.appearance_fraction", "the late fraction refinement restarts from", "0.4"),
+        Member("config.switch_arithmetic", "released (floats) or exact: how refinement's restart index is computed",
+               "released"),
         _EXAMPLE,
     )),
     "stop_criteria": Contract("stop_criteria", "stop criterion", ComponentClass, StopCriterion, "from_config(config)",

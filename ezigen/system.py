@@ -68,13 +68,18 @@ class System:
         return self.encoder is not None
 
     def subject_input(self, subject: Any, subject_prompt: str | None) -> SubjectInput:
-        """A path, PIL image, or a list of them (+ class prompt) -> SubjectInput with decoded RGB images."""
+        """A path, PIL image, or a list of them (+ class prompt) -> SubjectInput with decoded RGB images.
+
+        Decoded by the encoder's own ``load_image`` when it has one (the ``unet`` encoder decodes
+        as its ``preprocess`` says), else by :func:`ezigen.images.load_image`.
+        """
         from ezigen.images import load_image
 
         items = list(subject) if isinstance(subject, (list, tuple)) else [subject]
         if not items:
             raise EzigenError("subject: an empty list of images")
-        images = [load_image(item) for item in items]
+        load = getattr(self.encoder, "load_image", None) or load_image
+        images = [load(item) for item in items]
         return SubjectInput.from_images(images, subject_prompt or "")
 
     def encode_subject(self, subject: SubjectInput, trace: Trace | None = None) -> SubjectFeatures:
@@ -252,6 +257,7 @@ class System:
             fraction = defaults.appearance_fraction(guidance)
         text_scale = spec.config.text_scale if spec.config.text_scale is not None else defaults.text_scale(guidance)
         conditioning = self._conditioning(prompts, spec.config.negative_prompt, text_scale > 1.0, per_prompt)
-        refiner = Refiner(spec.config, self.stop, fraction, text_scale)
+        arithmetic = defaults.switch_arithmetic(guidance)
+        refiner = Refiner(spec.config, self.stop, fraction, text_scale, arithmetic)
         return refiner.run(self.backbone, self.backbone.make_scheduler, steps, conditioning, initial, path,
                            generator, trace, decode, callback=callback, interrupted=interrupted)

@@ -189,8 +189,11 @@ def test_ip_adapter_negative_convention(tiny_folders, subject_path):
 def test_reference_attention_runs_the_reference_at_every_step(subject_path):
     system = build("baselines/reference-sd21-base", "sampling.steps=6")
     result = system.generate(PROMPT, subject=subject_path, subject_prompt="a disc", seed=2)
-    # per step: CFG batch of 2 plus one reference row
-    assert result.trace.totals["unet_evals"] == 6 * 3
+    # per step: CFG batch of 2 plus the reference duplicated for CFG (community); one row with the subject prompt
+    assert result.trace.totals["unet_evals"] == 6 * 4
+    shared = build("baselines/reference-sd21-base", "sampling.steps=6", "fusion.reference_prompt=subject").generate(
+        PROMPT, subject=subject_path, subject_prompt="a disc", seed=2)
+    assert shared.trace.totals["unet_evals"] == 6 * 3
     plain = build("text-only-sd21-base", "sampling.steps=6",
                   f"guidance.negative_prompt={system.recipe.guidance.config.negative_prompt}").generate(PROMPT, seed=2)
     assert not torch.equal(result.latents, plain.latents)

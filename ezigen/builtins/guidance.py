@@ -8,12 +8,11 @@ also carries the text guidance settings every schedule shares (``text_scale``,
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import attrs
 
 from ezigen.config import in_range, setting
 from ezigen.markers import hookimpl
+from ezigen.sampling.stages import SwitchArithmetic, subject_off_steps
 from ezigen.values import StepGuidance
 
 RELEASED_NEGATIVE_PROMPT = "dark, blur, defoucus, lack of content, dizzy."  # sic, as released (spec §4.1)
@@ -68,24 +67,19 @@ class DecoupledScheduleConfig(GuidanceConfig):
         "0.7 in the authors' SDXL script).", validator=in_range(0.0, 1.0),
     )
     subject_scale: float = setting(1.0, doc="Subject path strength on the appearance steps.", validator=in_range(0.0, 10.0))
-
-
-def subject_off_steps(appearance_fraction: float, num_steps: int) -> int:
-    """How many leading steps run text-only: floor((1 - f) * T), in exact arithmetic.
-
-    The released gate is "on iff (1 - f) * T < i + 1"; evaluating it on the decimal value of f
-    as written (a Fraction) keeps e.g. f = 0.7, T = 20 at exactly 6 off-steps whatever the float
-    rounding of (1 - 0.7) * 20 would say.
-    """
-    f = Fraction(repr(float(appearance_fraction)))
-    return int((1 - f) * num_steps)  # int() floors a non-negative Fraction
+    switch_arithmetic: SwitchArithmetic = setting(
+        SwitchArithmetic.RELEASED, doc="released: the gate (1 - f) * T < i + 1 and the refinement restart "
+        "int(T - f * T) in floats, as released (f = 0.8, T = 50: 9 text-only steps); exact: both as floor((1 - f) T) "
+        "on the decimal f (10). They agree for the released 0.4/50 and 0.7/20.",
+    )
 
 
 class DecoupledSchedule:
     """EZIGen's decoupled guidance: text alone for the first (1 - f) T steps, the subject on after.
 
-    Step i (0-based) has the subject on iff (1 - f) * T < i + 1 (spec §4.2); with f = 0.4 and
-    T = 50, steps 0-29 are off (t = 981 ... 401) and 30-49 on (t = 381 ... 1).
+    Step i (0-based) has the subject on iff (1 - f) * T < i + 1 (spec §4.2), evaluated as
+    ``switch_arithmetic`` says; with f = 0.4 and T = 50, steps 0-29 are off (t = 981 ... 401)
+    and 30-49 on (t = 381 ... 1) either way.
     """
 
     config_class = DecoupledScheduleConfig
@@ -98,8 +92,12 @@ class DecoupledSchedule:
         return cls(config)
 
     def at(self, step: int, num_steps: int) -> StepGuidance:
-        on = step >= subject_off_steps(self.config.appearance_fraction, num_steps)
-        return StepGuidance(self.config.text_scale, self.config.subject_scale if on else 0.0)
+        config = self.config
+        if config.switch_arithmetic is SwitchArithmetic.RELEASED:
+            on = (1 - float(config.appearance_fraction)) * num_steps < step + 1  # the released test, literally
+        else:
+            on = step >= subject_off_steps(config.appearance_fraction, num_steps, config.switch_arithmetic)
+        return StepGuidance(config.text_scale, config.subject_scale if on else 0.0)
 
 
 @hookimpl

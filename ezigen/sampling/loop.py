@@ -101,6 +101,7 @@ def denoise(
         else:
             branches = [(conditioning.cond, subject_on, False)]
 
+        embeds = PromptEmbeds.cat([b[0] for b in branches]) if len(branches) > 1 else branches[0][0]
         if subject is not None:
             if subject_on:
                 active = None
@@ -111,7 +112,8 @@ def denoise(
                     uncond = torch.tensor([is_uncond for _, _, is_uncond in branches for _ in range(batch)])
                 subject.attachment.set_scale(subject.scale * guidance.subject_scale)
                 subject.attachment.set_subject(subject.features, active=active, uncond=uncond)
-                extra_evals = _prepare_step(subject.attachment, t, len(branches) * batch)
+                extra_evals = _prepare_step(subject.attachment, t, len(branches) * batch, embeds=embeds,
+                                            generator=generator, branches=len(branches))
                 if trace is not None and extra_evals:
                     trace.count("unet_evals", extra_evals)
             else:
@@ -119,7 +121,6 @@ def denoise(
 
         model_input = torch.cat([latents] * len(branches)) if len(branches) > 1 else latents
         model_input = scheduler.scale_model_input(model_input, t)
-        embeds = PromptEmbeds.cat([b[0] for b in branches]) if len(branches) > 1 else branches[0][0]
         eps = backbone.predict_noise(model_input, t, embeds)
         if trace is not None:
             trace.count("unet_evals", int(model_input.shape[0]))
@@ -151,8 +152,9 @@ def denoise(
     return latents
 
 
-def _prepare_step(attachment: Any, timestep: Any, batch: int) -> int:
-    """Let an attachment that works per step (reference attention) prepare; returns its extra UNet rows."""
+def _prepare_step(attachment: Any, timestep: Any, batch: int, **context: Any) -> int:
+    """Let an attachment that works per step (reference attention) prepare; returns its extra UNet rows
+    (``ezigen.defaults.prepare_step``: the context a ``prepare_step`` accepts, 0 without one)."""
     from ezigen.defaults import prepare_step
 
-    return prepare_step(attachment, timestep, batch)
+    return prepare_step(attachment, timestep, batch, **context)

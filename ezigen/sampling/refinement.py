@@ -5,8 +5,10 @@ Each iteration n = 1, 2, ...:
 1. take the current result: re-encode its 8-bit image with the VAE (released path,
    ``vae_roundtrip: true``) or keep its latent as is (fast path, no decode/encode);
 2. re-noise it: ``official`` noises to t = 1000 f with the DDPM forward process and restarts at
-   the scheduled index k0 = floor((1 - f) T) (t = 400 vs 381 for f = 0.4, T = 50: the released
-   mismatch); ``snap`` noises to the restart step's own noise level (t = 381);
+   the scheduled index k0 = int(T - f T) (t = 400 vs 381 for f = 0.4, T = 50: the released
+   mismatch); ``snap`` noises to the restart step's own noise level (t = 381). k0 and t are
+   computed as ``guidance.switch_arithmetic`` says (released: floats; exact: floor of the
+   rational value), see :func:`ezigen.builtins.guidance.restart_index`;
 3. run the steps k0 .. T-1 with the subject on at every step and the refinement's own text
    guidance (released: same g_t, no negative prompt);
 4. ask the stop rule.
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Any
 
 from typing import TYPE_CHECKING
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ezigen import defaults
-from ezigen.builtins.guidance import subject_off_steps
 from ezigen.config import in_range, setting
+from ezigen.sampling.stages import SwitchArithmetic, renoise_timestep, restart_index
 from ezigen.values import StepGuidance
 
 if TYPE_CHECKING:  # pragma: no cover - importing torch here would make recipe validation slow
@@ -47,7 +48,7 @@ class RenoiseMode(enum.Enum):
 class RefinementConfig:
     renoise: RenoiseMode = setting(
         RenoiseMode.OFFICIAL,
-        doc="official: noise to t = 1000 f, restart at index floor((1 - f) T) (400 vs 381, as released); "
+        doc="official: noise to t = 1000 f, restart at index int(T - f T) (400 vs 381, as released); "
         "snap: noise to the restart step's own timestep.",
     )
     appearance_fraction: float | None = setting(
@@ -74,13 +75,13 @@ class PassResult:
     images: list[Any] | None = None
 
 
-def restart_plan(appearance_fraction: float, num_steps: int, mode: RenoiseMode, num_train_timesteps: int = 1000):
+def restart_plan(appearance_fraction: float, num_steps: int, mode: RenoiseMode, num_train_timesteps: int = 1000,
+                 arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED):
     """(restart index k0, noise timestep or None for snap) for fraction f and T steps."""
-    k0 = subject_off_steps(appearance_fraction, num_steps)
+    k0 = restart_index(appearance_fraction, num_steps, arithmetic)
     if mode is RenoiseMode.SNAP:
         return k0, None
-    t_noise = int(Fraction(repr(float(appearance_fraction))) * num_train_timesteps)
-    return k0, min(t_noise, num_train_timesteps - 1)
+    return k0, renoise_timestep(appearance_fraction, num_train_timesteps, arithmetic)
 
 
 def quantize_8bit(pixels: torch.Tensor) -> torch.Tensor:
@@ -91,10 +92,12 @@ def quantize_8bit(pixels: torch.Tensor) -> torch.Tensor:
 class Refiner:
     """Runs refinement iterations until the stop rule says so."""
 
-    def __init__(self, config: RefinementConfig, stop: Any, appearance_fraction: float, text_scale: float):
+    def __init__(self, config: RefinementConfig, stop: Any, appearance_fraction: float, text_scale: float,
+                 arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED):
         self.config = config
         self.stop = stop
         self.appearance_fraction = appearance_fraction
+        self.arithmetic = arithmetic
         self.schedule = SubjectOnSchedule(text_scale)
 
     def run(
@@ -118,7 +121,7 @@ class Refiner:
 
         scheduler = make_scheduler()
         start, t_noise = restart_plan(self.appearance_fraction, num_steps, self.config.renoise,
-                                      int(scheduler.config.num_train_timesteps))
+                                      int(scheduler.config.num_train_timesteps), self.arithmetic)
         if start >= num_steps:
             return initial
         previous = initial

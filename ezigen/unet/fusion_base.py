@@ -60,8 +60,9 @@ class Attachment:
     def set_scale(self, scale: float) -> None:
         self.state.scale = float(scale)
 
-    def prepare_step(self, timestep: Any, batch: int) -> int:
-        return self.fusion.prepare_step(self.state, timestep, batch)
+    def prepare_step(self, timestep: Any, batch: int, **context: Any) -> int:
+        """Per-step work before the UNet call; ``context``: the loop's ``embeds``, ``generator``, ``branches``."""
+        return self.fusion.prepare_step(self.state, timestep, batch, **context)
 
     def detach(self) -> None:
         self.state.features = None
@@ -98,7 +99,7 @@ class FusionModule(torch.nn.Module):
     def check_features(self, features: Any) -> None:
         """Raise if ``features`` cannot be read by this fusion (override for kind-specific checks)."""
 
-    def prepare_step(self, state: FusionState, timestep: Any, batch: int) -> int:
+    def prepare_step(self, state: FusionState, timestep: Any, batch: int, **context: Any) -> int:
         """Per-step work before the UNet call (reference attention); returns extra UNet rows run."""
         return 0
 

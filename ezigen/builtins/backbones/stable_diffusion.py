@@ -240,6 +240,28 @@ class StableDiffusionBackbone:
         embeds = torch.cat(hidden, dim=-1).to(dtype=self.text_encoder_2.dtype)
         return embeds, pooled
 
+    def encode_zero_token_ids(self, count: int) -> PromptEmbeds:
+        """Conditioning of ``count`` rows of all-zero token ids (no BOS/EOS, no padding token), what the
+        released collate gives an empty subject slot (spec §3.1 "Padding to 4 slots"): (count, L, D)
+        hidden states, for SDXL with the pooled output and time ids."""
+        import torch
+
+        encoders = [(self.tokenizer, self.text_encoder)]
+        if self.kind is BackboneKind.SDXL:
+            encoders.append((self.tokenizer_2, self.text_encoder_2))
+        hidden, pooled = [], None
+        for tokenizer, encoder in encoders:
+            ids = torch.zeros(count, tokenizer.model_max_length, dtype=torch.long, device=encoder.device)
+            with torch.no_grad():
+                out = encoder(ids, output_hidden_states=self.kind is BackboneKind.SDXL)
+            if self.kind is BackboneKind.SD:
+                return PromptEmbeds(out[0].to(dtype=encoder.dtype))
+            if out[0].ndim == 2:  # CLIPTextModelWithProjection: text_embeds (B, P)
+                pooled = out[0]
+            hidden.append(out.hidden_states[-2])  # penultimate layer, as _encode_sdxl
+        embeds = torch.cat(hidden, dim=-1).to(dtype=self.text_encoder_2.dtype)
+        return PromptEmbeds(embeds, pooled, self.time_ids(count))
+
     def time_ids(self, batch: int):
         """SDXL added time ids (original_h, original_w, crop_top, crop_left, target_h, target_w) -> (B, 6)."""
         import torch

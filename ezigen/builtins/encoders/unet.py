@@ -1,7 +1,7 @@
 """The ``unet`` subject encoder: EZIGen's frozen diffusion UNet as the subject encoder (spec §2.2).
 
-For each subject image x (RGB, padded to a square with white, resized to the backbone
-resolution, mapped to [-1, 1]):
+For each subject image x (RGB, resized to the backbone resolution, mapped to [-1, 1]; see
+``preprocess`` below):
 
     z  = VAE.enc(x).sample() * scale                        # (N, 4, h, w)
     z1 = sqrt(abar_t) z + sqrt(1 - abar_t) eps,  t = 1     # nearly clean; one eps broadcast over images
@@ -11,6 +11,12 @@ capturing, per transformer block, the tensor at ``position`` (default ``before_s
 norm1 output the self-attention reads). The N images' tokens are concatenated along the token
 axis: each layer gives (1, N * HW, C). Features are computed once per (images, prompt, config)
 and cached by the System.
+
+``preprocess`` (spec §2.2 point 1): ``stretch`` (released) decodes the file with PIL's plain
+``convert("RGB")`` (alpha dropped, no EXIF transpose) and resizes it bilinearly to R x R
+without keeping the aspect ratio; ``pad-white`` applies EXIF orientation, composites alpha on
+white and pads to a square with ``background`` before the same resize (same pixels as ``stretch``
+for an opaque, square, upright subject).
 
 ``share_backbone_weights: true`` runs the backbone's own UNet (no second copy in memory); the
 UNet must be plain while it runs, which holds because fusions attach only around denoising.
@@ -29,10 +35,20 @@ from typing import Any
 import attrs
 
 from ezigen.config import in_range, setting, unstructure
-from ezigen.images import pad_to_square, to_tensor
+from ezigen.images import load_image, pad_to_square, to_tensor
 from ezigen.unet.capture import FeaturePosition, capture_block_features
 from ezigen.unet.layers import transformer_block_names
 from ezigen.values import FeatureKind, SubjectFeatures, SubjectInput
+
+
+class SubjectPreprocess(enum.Enum):
+    STRETCH = "stretch"  # released: Image.open().convert("RGB"), Resize((R, R)) bilinear
+    PAD_WHITE = "pad-white"  # EXIF + alpha on white + pad to a square, then the same resize
+
+
+class PadPrompt(enum.Enum):
+    RELEASED = "released"  # all-zero token ids, as the released collate pads (no BOS/EOS)
+    EMPTY = "empty"  # the empty prompt "" (BOS, EOS, padding)
 
 
 class EncodingMode(enum.Enum):
@@ -57,7 +73,17 @@ class UNetEncoderConfig:
     mode: EncodingMode = setting(EncodingMode.OFFLINE, doc="offline (EZIGen) | per-step (reference attention).")
     noise_seed: int = setting(0, doc="Seed of the VAE sample and the t-noise, so cached features are reproducible.",
                               validator=in_range(0, 2**63 - 1))
-    background: tuple[int, int, int] = setting((255, 255, 255), doc="Padding colour for non-square subjects (white, as released).")
+    preprocess: SubjectPreprocess = setting(
+        SubjectPreprocess.STRETCH, doc="stretch: as released, convert('RGB') (alpha dropped, no EXIF rotation) and "
+        "resize to R x R, aspect not kept; pad-white: EXIF rotation, alpha on white, pad to a square, then resize.",
+    )
+    pad_prompt: PadPrompt = setting(
+        PadPrompt.RELEASED, doc="Training: text of an empty subject slot. released: all-zero token ids (no BOS/EOS), "
+        "as the released collate pads; empty: the empty prompt.",
+    )
+    background: tuple[int, int, int] = setting(
+        (255, 255, 255), doc="Padding colour for preprocess: pad-white (the released subjects are on white).",
+    )
 
 
 class UNetSubjectEncoder:
@@ -107,10 +133,17 @@ class UNetSubjectEncoder:
             self._own_unet.to(device=device, dtype=dtype)
         return self
 
+    def load_image(self, source: Any, what: str = "subject image") -> Any:
+        """A path or PIL image -> RGB PIL image, decoded as ``preprocess`` says (see the module docstring)."""
+        return load_image(source, what, released=self.config.preprocess is SubjectPreprocess.STRETCH)
+
     def preprocess(self, subject: SubjectInput, resolution: int):
-        """Subject images -> (N, 3, R, R) in [-1, 1]: pad to square with white, bilinear resize."""
-        squares = [pad_to_square(image, tuple(self.config.background)) for image in subject.images]
-        return to_tensor(squares, resolution)
+        """Subject images -> (N, 3, R, R) in [-1, 1]: ``stretch``: bilinear resize (aspect not kept);
+        ``pad-white``: pad to a square with ``background`` first."""
+        images = list(subject.images)
+        if self.config.preprocess is SubjectPreprocess.PAD_WHITE:
+            images = [pad_to_square(image, tuple(self.config.background)) for image in images]
+        return to_tensor(images, resolution)
 
     def encode(self, subject: SubjectInput, backbone: Any) -> SubjectFeatures:
         import torch
@@ -151,9 +184,9 @@ class UNetSubjectEncoder:
                      generator: Any) -> SubjectFeatures:
         """Training: B samples of up to ``slots`` subjects -> layers (B, slots * HW, C) and ``slot_mask`` (B, slots).
 
-        Empty slots are padded as released: a zero image (mid-grey in [-1, 1]) with the empty
-        prompt (the released code uses all-zero token ids). One t-noise draw per sample is
-        broadcast over its slots (spec §3.2).
+        Empty slots are padded as released: a zero image (mid-grey in [-1, 1]) with the text of
+        ``pad_prompt`` (released: all-zero token ids, spec §3.1; ``empty``: the empty prompt).
+        One t-noise draw per sample is broadcast over its slots (spec §3.2).
         """
         import torch
 
@@ -174,7 +207,10 @@ class UNetSubjectEncoder:
             noise = noise.expand(batch, slots, *latents.shape[1:]).reshape(latents.shape)
             timestep = torch.full((batch * slots,), self.config.timestep, device=latents.device, dtype=torch.long)
             noisy = backbone.training_scheduler.add_noise(latents, noise.to(latents), timestep)
-            embeds = backbone.encode_prompt(texts, None, cfg=False).cond
+            embeds = backbone.encode_prompt(texts, None, cfg=False).cond  # (B*slots, L, D)
+            padded = (~slot_mask).reshape(-1)  # (B*slots,)
+            if self.config.pad_prompt is PadPrompt.RELEASED and bool(padded.any()):
+                embeds = _with_rows(embeds, padded, backbone.encode_zero_token_ids(int(padded.sum())))
             names = transformer_block_names(unet)
             with capture_block_features(unet, names, self.config.position) as captured:
                 backbone.predict_noise(noisy, timestep, embeds, unet=unet)
@@ -182,6 +218,19 @@ class UNetSubjectEncoder:
                       for n in names}
         info = {"encoder": "unet", "slots": slots, "unet_evals": batch * slots, **unstructure(self.config)}
         return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, slot_mask=slot_mask.to(backbone.device), info=info)
+
+
+def _with_rows(embeds: Any, rows: Any, replacement: Any) -> Any:
+    """``embeds`` (PromptEmbeds, B rows) with the rows where ``rows`` (B,) is True taken from ``replacement``."""
+    def put(values: Any, new: Any) -> Any:
+        if values is None:
+            return None
+        values = values.clone()
+        values[rows.to(values.device)] = new.to(device=values.device, dtype=values.dtype)
+        return values
+
+    return attrs.evolve(embeds, embeds=put(embeds.embeds, replacement.embeds),
+                         pooled=put(embeds.pooled, replacement.pooled), time_ids=put(embeds.time_ids, replacement.time_ids))
 
 
 def _repeat_embeds(prompt: Any, count: int) -> Any:
