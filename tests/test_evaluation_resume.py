@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -20,6 +21,8 @@ from tests.test_evaluation_support import load_results, make_dreambench, one_tor
 
 RECIPE = "text-only-sd21-base"
 FAST = ("--tiny", "--set", "sampling.steps=3")
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +58,14 @@ def test_a_killed_run_continues_where_it_stopped(bench_dir, tmp_path, capsys):
     code, stdout, err = run_cli(eval_args(bench_dir, out, "--limit", "2"), capsys)
     assert code == 0, err
     assert "1 images generated, 3 reused" in stdout
+    assert "removed 1 temporary file left by an interrupted run" in err
+    assert not (victim / ".tmp-abc.png").exists()
     after = files_under(out)
     changed = {path for path in after if before.get(path) != after[path]}
     assert changed == {f"images/{RECIPE}/blue_box/p01-s0/{n}" for n in ("image.png", "trace.json", "recipe.yaml")}
     assert np.array_equal(np.asarray(Image.open(victim / "image.png")), original)  # seeds make it the same image
+    for name in ("image.png", "trace.json", "recipe.yaml", "../../../../results.json", "../../../../report.html"):
+        assert stat.S_IMODE(os.stat(victim / name).st_mode) == 0o666 & ~UMASK, name  # 0644 under umask 022
     assert load_results(out)["run"] == {"jobs": 4, "generated": 1, "reused": 3, "processes": 1}
 
 

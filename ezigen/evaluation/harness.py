@@ -5,7 +5,8 @@ Order of work, so that bad input costs nothing:
 1. load every recipe (``--set``, ``--tiny``), read the DreamBench folder, plan the jobs, resolve
    the metric configs, prove OUT writable, and check every image already in OUT against this
    run's recipes and inputs (each process does all of this, so all fail alike);
-2. the main process builds the metrics (a bad model id fails before any generation);
+2. the main process removes the ``.tmp-*`` files a killed run left in OUT (before any process
+   writes; a barrier follows) and builds the metrics (a bad model id fails before any generation);
 3. each process generates its slice of the plan (``plan.shard``) that is not done yet;
 4. after a barrier, the main process alone scores every image and the real images and writes
    ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``.
@@ -25,6 +26,8 @@ from ezigen.evaluation.dreambench import LIVE_CLASSES, DreamBench, read_dreamben
 from ezigen.evaluation.metric_set import DEFAULT_METRICS, describe_columns, metric_columns
 from ezigen.evaluation.plan import REAL_IMAGES, Selection, plan_jobs, recipe_folder, selected_subjects, shard
 from ezigen.evaluation.runner import RecipeRun, RunStats, generate, pending_jobs, read_trace
+from ezigen.evaluation.tables import plural
+from ezigen.io import remove_stray_temp_files
 
 OUTPUT_FILES = ("results.csv", "results.json", "results.md", "fidelity_vs_text.png", "report.html")
 
@@ -114,6 +117,11 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
     if workers.world > 1:
         log = _prefixed(log, f"[process {workers.rank + 1}/{workers.world}] ")
     try:
+        if workers.is_main:  # before any process writes: a killed run's half-written files
+            stray = remove_stray_temp_files(out)
+            if stray:
+                log(f"removed {plural(len(stray), 'temporary file')} left by an interrupted run")
+        workers.barrier()
         metrics = {}
         if workers.is_main:
             metrics = {c.column: c.build() for c in columns}
