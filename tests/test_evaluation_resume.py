@@ -146,3 +146,21 @@ def test_sharded_run_over_two_processes_equals_the_single_process_run(bench_dir,
             assert trace["eval"]["job"] == os.path.dirname(b["image"]).removeprefix("images/")
     for name in ("results.csv", "results.md", "fidelity_vs_text.png", "report.html"):
         assert (sharded / name).is_file()
+
+
+def test_a_recipe_name_with_a_slash_is_its_label_and_only_its_folder_is_sanitised(bench_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli(["eval", "toy/text-only", RECIPE, *FAST, "--data", bench_dir, "--out", str(out),
+                                 "--limit", "1"], capsys)
+    assert code == 0, err
+    assert (out / "images" / "toy_text-only" / "red_disc" / "p00-s0" / "image.png").is_file()
+    data = load_results(out)
+    assert [r["recipe"] for r in data["per_recipe"]] == ["toy/text-only", RECIPE, "real-images"]
+    assert {r["recipe"] for r in data["per_image"]} == {"toy/text-only", RECIPE, "real-images"}
+    assert (data["paired"][0]["recipe"], data["paired"][0]["versus"]) == ("toy/text-only", RECIPE)
+    csv_text = (out / "results.csv").read_text()
+    report = (out / "report.html").read_text()
+    for text in (stdout, (out / "results.md").read_text(), report):
+        assert "| toy/text-only |" in text or "<td>toy/text-only</td>" in text
+        assert "toy_text-only |" not in text and "<td>toy_text-only" not in text
+    assert ",toy/text-only," in csv_text and "<th>prompt</th><th>toy/text-only</th>" in report

@@ -153,6 +153,8 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen.evaluation.plot import write_plot
     from ezigen.evaluation.report_html import write_report
     from ezigen.evaluation.scoring import score_generated, score_real
+    from ezigen.evaluation.stats import method_record
+    from ezigen.provenance import library_versions
     from ezigen.evaluation.tables import write_csv, write_json, write_markdown
 
     subjects = selected_subjects(bench, request.selection)
@@ -161,7 +163,9 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     names = [c.column for c in columns]
     scores = score_generated(jobs, out, columns, metrics, log)
     real = score_real(subjects, conditioning, columns, metrics)
-    results = aggregate(image_rows(jobs, traces, scores, names, bench.root), real_rows(real, names, bench.root), names)
+    labels = {folder: run.recipe.name for folder, run in runs.items()}
+    results = aggregate(image_rows(jobs, traces, scores, names, bench.root, labels),
+                        real_rows(real, names, bench.root), names)
     header = {
         "ezigen_version": __version__,
         "bench": request.bench,
@@ -170,6 +174,8 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "recipes": [{"name": run.recipe.name, "folder": f"images/{folder}", "source": run.recipe.source,
                      "recipe": run.recipe.to_data()} for folder, run in runs.items()],
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
+        "statistics": method_record(),
+        "provenance": {"versions": library_versions()},
     }
     paths = {name: os.path.join(out, name) for name in OUTPUT_FILES}
     write_csv(paths["results.csv"], results)
@@ -181,5 +187,5 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
             os.remove(paths["fidelity_vs_text.png"])
         del paths["fidelity_vs_text.png"]
     plot = "fidelity_vs_text.png" if "fidelity_vs_text.png" in paths else None
-    write_report(paths["report.html"], out, results, header, subjects, list(runs), bench.root, plot)
+    write_report(paths["report.html"], out, results, header, subjects, list(labels.values()), bench.root, plot)
     return EvalOutcome(results, header, paths, stats)
