@@ -49,7 +49,7 @@ def test_a_killed_run_continues_where_it_stopped(bench_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     code, _, err = run_cli(eval_args(bench_dir, out, "--limit", "2"), capsys)
     assert code == 0, err
-    victim = out / "images" / RECIPE / "blue_box" / "p01-s0"
+    victim = out / "images" / RECIPE / "dog_a" / "p02-s1"
     original = np.asarray(Image.open(victim / "image.png"))
     # what a kill leaves: the trace and recipe of the job written, the image not, a temp file beside it
     os.unlink(victim / "image.png")
@@ -57,16 +57,16 @@ def test_a_killed_run_continues_where_it_stopped(bench_dir, tmp_path, capsys):
     before = files_under(out)
     code, stdout, err = run_cli(eval_args(bench_dir, out, "--limit", "2"), capsys)
     assert code == 0, err
-    assert "1 images generated, 3 reused" in stdout
+    assert "1 images generated, 7 reused" in stdout
     assert "removed 1 temporary file left by an interrupted run" in err
     assert not (victim / ".tmp-abc.png").exists()
     after = files_under(out)
     changed = {path for path in after if before.get(path) != after[path]}
-    assert changed == {f"images/{RECIPE}/blue_box/p01-s0/{n}" for n in ("image.png", "trace.json", "recipe.yaml")}
+    assert changed == {f"images/{RECIPE}/dog_a/p02-s1/{n}" for n in ("image.png", "trace.json", "recipe.yaml")}
     assert np.array_equal(np.asarray(Image.open(victim / "image.png")), original)  # seeds make it the same image
     for name in ("image.png", "trace.json", "recipe.yaml", "../../../../results.json", "../../../../report.html"):
         assert stat.S_IMODE(os.stat(victim / name).st_mode) == 0o666 & ~UMASK, name  # 0644 under umask 022
-    assert load_results(out)["run"] == {"jobs": 4, "generated": 1, "reused": 3, "processes": 1}
+    assert load_results(out)["run"] == {"jobs": 8, "generated": 1, "reused": 7, "processes": 1}
 
 
 def test_growing_a_run_reuses_what_is_there(bench_dir, tmp_path, capsys):
@@ -131,10 +131,10 @@ def test_sharded_run_over_two_processes_equals_the_single_process_run(bench_dir,
     assert result.returncode == 0, result.stderr[-3000:]
     # disjoint slices: each process generated its own two images
     for rank in (1, 2):
-        assert f"[process {rank}/2] 4 images planned, 4 to generate; this process takes 2" in result.stderr
-    assert result.stderr.count("generated text-only-sd21-base/") == 4
+        assert f"[process {rank}/2] 8 images planned, 8 to generate; this process takes 4" in result.stderr
+    assert result.stderr.count("generated text-only-sd21-base/") == 8
     one, two = load_results(single), load_results(sharded)
-    assert two["run"] == {"jobs": 4, "generated": 4, "reused": 0, "processes": 2}
+    assert two["run"] == {"jobs": 8, "generated": 8, "reused": 0, "processes": 2}
     assert len(one["per_image"]) == len(two["per_image"])
     columns = [c for c in fields(one["columns"]) if c not in ("seconds",)]
     for a, b in zip(one["per_image"], two["per_image"]):

@@ -83,27 +83,31 @@ def test_smoke_writes_every_output_with_one_folder_per_image(smoke):
     data = load_results(out)
     jobs = [(r["recipe"], r["subject"], r["prompt_index"], r["seed"])
             for r in data["per_image"] if r["recipe"] in RECIPES]
-    assert sorted(jobs) == sorted((r, s, p, 0) for r in RECIPES for s in ("backpack", "backpack_dog") for p in (0, 1))
+    # --limit 2: an object and a live subject, prompts of two kinds each, two seeds
+    assert sorted(jobs) == sorted((r, s, p, seed) for r in RECIPES for s, prompts in (("backpack", (0, 20)), ("cat", (0, 10)))
+                                  for p in prompts for seed in (0, 1))
     for row in data["per_image"]:
         if row["recipe"] in RECIPES:
             folder = os.path.join(out, os.path.dirname(row["image"]))
             assert sorted(os.listdir(folder)) == ["image.png", "recipe.yaml", "trace.json"]
-    assert data["run"] == {"jobs": 8, "generated": 0, "reused": 8, "processes": 1}  # the rerun's record
-    assert "8 images generated, 0 reused" in smoke["first"][0]
+    assert data["run"] == {"jobs": 16, "generated": 0, "reused": 16, "processes": 1}  # the rerun's record
+    assert "16 images generated, 0 reused" in smoke["first"][0]
 
 
 def test_rerun_regenerates_nothing(smoke):
     first_stdout, _, before = smoke["first"]
     rerun_stdout, _, after = smoke["rerun"]
-    assert "0 images generated, 8 reused" in rerun_stdout
-    assert before == after and len(before) == 8 * 3  # no image, trace or recipe rewritten
+    assert "0 images generated, 16 reused" in rerun_stdout
+    # no image, trace, recipe or encoding record rewritten (one encoding.json per subject of ezigen)
+    assert before == after and len(before) == 16 * 3 + 2
 
 
 def test_protocol_and_metric_backbones_are_recorded(smoke):
     data = load_results(smoke["out"])
     protocol = data["protocol"]
-    assert protocol["subjects"] == ["backpack", "backpack_dog"] and protocol["seeds"] == [0]
-    assert protocol["conditioning_images"] == {"backpack": "backpack/00.jpg", "backpack_dog": "backpack_dog/00.jpg"}
+    assert protocol["subjects"] == ["backpack", "cat"] and protocol["seeds"] == [0, 1]
+    assert protocol["conditioning_images"] == {"backpack": "backpack/00.jpg", "cat": "cat/00.jpg"}
+    assert protocol["prompt_indices"] == {"backpack": [0, 20], "cat": [0, 10]}
     assert protocol["tiny"] is True and protocol["unique_token"] == ""
     assert [m["column"] for m in data["metrics"]] == COLUMNS
     dino = data["metrics"][0]
@@ -139,10 +143,17 @@ def test_aggregates_are_means_of_image_rows_and_traces(smoke):
         for column in COLUMNS:
             assert row[column] == pytest.approx(sum(r[column] for r in images) / len(images), abs=2e-6)
         traces = [read_json(os.path.join(smoke["out"], os.path.dirname(r["image"]), "trace.json")) for r in images]
-        assert row["unet_evals"] == pytest.approx(sum(t["totals"]["unet_evals"] for t in traces) / len(traces))
-        assert row["seconds"] == pytest.approx(sum(t["totals"]["seconds"] for t in traces) / len(traces), abs=1e-5)
+        encodings = [read_json(path) for s in ("backpack", "cat")
+                     if os.path.isfile(path := os.path.join(smoke["out"], "images", recipe, s, "encoding.json"))]
+        assert len(encodings) == (2 if recipe == "ezigen-sd21-base" else 0)
+        for key in ("unet_evals", "seconds"):  # the traces plus each subject's encoding, once
+            total = sum(t["totals"][key] for t in traces) + sum(e[key] for e in encodings)
+            assert row[key] == pytest.approx(total / len(traces), abs=1e-5), key
         kinds = [r for r in data["per_prompt_kind"] if r["recipe"] == recipe]
-        assert [(k["prompt_kind"], k["images"]) for k in kinds] == [("recontextualization", 4)]
+        assert [(k["prompt_kind"], k["images"]) for k in kinds] == [
+            ("recontextualization", 4), ("property", 2), ("accessorization", 2)]
+        types = [(r["live"], r["images"]) for r in data["per_class_type"] if r["recipe"] == recipe]
+        assert types == [(False, 4), (True, 4)]
     text_only = next(r for r in data["per_recipe"] if r["recipe"] == "text-only-sd21-base")
     assert text_only["unet_evals"] == 100  # 50 steps x CFG batch of 2
 
@@ -176,7 +187,7 @@ def test_real_vs_real_row_matches_a_direct_computation(smoke):
 
     data = load_results(smoke["out"])
     real = next(r for r in data["per_recipe"] if r["recipe"] == "real-images")
-    assert real["images"] == 11 and real["clip-t"] is None  # backpack 6 + backpack_dog 5 real images
+    assert real["images"] == 11 and real["clip-t"] is None  # backpack 6 + cat 5 real images
     assert 0 < real["dino"] <= 1 and 0 < real["clip-i"] <= 1
     paths = sorted(os.path.join(DREAMBENCH, "backpack", f) for f in os.listdir(os.path.join(DREAMBENCH, "backpack")))
     rows = by_hand_dino(tiny_dino_model(), dino_eval_processor(32), [load_image(p) for p in paths])  # (6, D)
@@ -195,9 +206,9 @@ def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     from tests.test_evaluation_metrics import by_hand_clip_images, by_hand_dino, dino_eval_processor, unit
 
     data = load_results(smoke["out"])
-    row = next(r for r in data["per_image"] if r["recipe"] == "ezigen-sd21-base" and r["subject"] == "backpack_dog")
+    row = next(r for r in data["per_image"] if r["recipe"] == "ezigen-sd21-base" and r["subject"] == "cat")
     generated = load_image(os.path.join(smoke["out"], row["image"]))
-    folder = os.path.join(DREAMBENCH, "backpack_dog")
+    folder = os.path.join(DREAMBENCH, "cat")
     real = [load_image(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
     processor = dino_eval_processor(32)
     dino_model = tiny_dino_model()
@@ -208,7 +219,7 @@ def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     image = by_hand_clip_images(clip, clip_processor, [generated])
     with torch.no_grad():
         text = unit(clip.get_text_features(**clip_processor.tokenizer([row["clip_prompt"]], return_tensors="pt")))
-    assert row["clip_prompt"] == row["prompt"] == "a backpack in the jungle"
+    assert row["clip_prompt"] == row["prompt"] == "a cat in the jungle"
     assert row["clip-t"] == pytest.approx(float((image * text).sum()), abs=2e-6)
 
 
@@ -236,7 +247,7 @@ def test_report_is_self_contained_and_every_image_resolves(smoke):
     for src in parser.sources + parser.links:
         assert os.path.isfile(os.path.join(smoke["out"], unquote(src))), src
     thumbnails = [s for s in parser.sources if s.startswith("thumbnails/images/")]
-    assert len(thumbnails) == 8 and len([s for s in parser.sources if s.startswith("references/")]) == 11
+    assert len(thumbnails) == 16 and len([s for s in parser.sources if s.startswith("references/")]) == 11
     # each grid thumbnail is a small JPEG copy linked to its full image
     assert sorted(link.removesuffix("/image.png") for link in parser.links if link.startswith("images/")) == sorted(
         s.removeprefix("thumbnails/").removesuffix(".jpg") for s in thumbnails)
@@ -299,9 +310,9 @@ def test_report_renders_in_headless_chromium_with_every_image_loaded_and_no_cons
         os.unlink(probe)
         os.unlink(broken)
     # the probe sees a broken image (so a pass below means something)
-    assert 'data-loaded="20/21"' in bad_dom and "missing.png" in bad_dom, bad_dom[-2000:]
-    # 11 real thumbnails + 8 generated thumbnails + the plot, all decoded; nothing on the console
-    assert 'data-loaded="20/20"' in dom, stderr[-2000:]
+    assert 'data-loaded="28/29"' in bad_dom and "missing.png" in bad_dom, bad_dom[-2000:]
+    # 11 real thumbnails + 16 generated thumbnails + the plot, all decoded; nothing on the console
+    assert 'data-loaded="28/28"' in dom, stderr[-2000:]
     assert 'data-problems="[]"' in dom, dom[-2000:]
     assert ":CONSOLE" not in stderr, stderr[-2000:]
 

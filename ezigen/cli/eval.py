@@ -36,7 +36,8 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--seeds", default=None, metavar="S[,S...]",
               help="Seeds, one image each (instead of --images-per-prompt).")
 @click.option("--limit", type=click.IntRange(1), default=None,
-              help="Smoke run: the first N subjects x the first N prompts x 1 image.")
+              help="Smoke run: N subjects (live and object in turn) x N prompts (prompt kinds in turn) x "
+                   "min(N, 2) seeds.")
 @click.option("--reference-index", type=click.IntRange(0), default=0, show_default=True,
               help="Which real image conditions generation: its index in the subject's sorted images.")
 @click.option("--unique-token", default="", help="Token put before the class in generation prompts (default: none).")

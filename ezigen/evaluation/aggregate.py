@@ -14,8 +14,9 @@ real-vs-real rows use the name ``real-images``.
   jobs both have: each score column holds the mean difference, the CI columns its CI, and
   ``images`` the number of pairs. One row per pair of recipes, in command-line order.
 - ``unet_evals``, ``seconds`` and ``iterations`` come from each image's ``trace.json``
-  (``totals``); a group reports their mean per image. ``seconds`` is the wall time of one
-  ``System.generate`` call (a subject's first image also pays for encoding the subject).
+  (``totals``) with the subject's encoding, recorded once per (recipe, subject), spread equally
+  over that subject's images (``runner.amortised_cost``); a group reports their mean per image.
+  ``seconds`` is the wall time of one ``System.generate`` call plus that share.
 - Per recipe, ``<column>-seed-std`` is the sample standard deviation (n - 1) over seeds of the
   per-seed means, when there are at least two seeds.
 """

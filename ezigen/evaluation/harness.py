@@ -14,6 +14,7 @@ Order of work, so that bad input costs nothing:
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,8 +25,24 @@ from ezigen.errors import EzigenError
 from ezigen.evaluation.aggregate import Results, aggregate, image_rows, real_rows
 from ezigen.evaluation.dreambench import LIVE_CLASSES, DreamBench, read_dreambench
 from ezigen.evaluation.metric_set import DEFAULT_METRICS, describe_columns, metric_columns
-from ezigen.evaluation.plan import REAL_IMAGES, Selection, plan_jobs, recipe_folder, selected_subjects, shard
-from ezigen.evaluation.runner import RecipeRun, RunStats, generate, pending_jobs, read_trace
+from ezigen.evaluation.plan import (
+    REAL_IMAGES,
+    Selection,
+    plan_jobs,
+    recipe_folder,
+    selected_prompts,
+    selected_subjects,
+    shard,
+)
+from ezigen.evaluation.runner import (
+    RecipeRun,
+    RunStats,
+    amortised_cost,
+    generate,
+    pending_jobs,
+    read_encoding,
+    read_trace,
+)
 from ezigen.evaluation.tables import plural
 from ezigen.io import remove_stray_temp_files
 
@@ -89,6 +106,7 @@ def protocol_record(request: EvalRequest, bench: DreamBench, subjects: Sequence[
         "seeds": list(selection.seeds),
         "images_per_prompt": len(selection.seeds),
         "limit": selection.limit,
+        "prompt_indices": {s.name: [p.index for p in selected_prompts(bench, s, selection)] for s in subjects},
         "reference_index": selection.reference_index,
         "conditioning_images": {name: os.path.relpath(path, bench.root).replace(os.sep, "/")
                                 for name, path in conditioning.items()},
@@ -142,6 +160,20 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
         workers.close()
 
 
+def amortised_traces(jobs: Sequence[Any], out: str) -> dict[str, dict[str, Any]]:
+    """{job key: trace} with each trace's totals replaced by its amortised cost (``runner.amortised_cost``):
+    a subject's recorded encoding spread equally over its (recipe, subject) images in this plan."""
+    counts = collections.Counter((job.recipe, job.subject.name) for job in jobs)
+    traces = {}
+    for job in jobs:
+        trace = read_trace(job, out) or {}
+        if "totals" in trace:
+            encoding = read_encoding(job, out)
+            trace["totals"] = amortised_cost(trace["totals"], encoding, counts[(job.recipe, job.subject.name)])
+        traces[job.key] = trace
+    return traces
+
+
 def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
     return lambda line: log(prefix + line)
 
@@ -159,7 +191,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
 
     subjects = selected_subjects(bench, request.selection)
     conditioning = {s.name: s.images[request.selection.reference_index] for s in subjects}
-    traces = {job.key: read_trace(job, out) or {} for job in jobs}
+    traces = amortised_traces(jobs, out)
     names = [c.column for c in columns]
     scores = score_generated(jobs, out, columns, metrics, log)
     real = score_real(subjects, conditioning, columns, metrics)

@@ -5,6 +5,14 @@ A job's folder holds ``recipe.yaml`` and ``trace.json`` written first and ``imag
 of its own run beside it. A job is done when its image exists; a run killed half-way leaves
 at most a folder without an image, which the next run regenerates.
 
+**Encoding cost.** A subject is encoded once per (recipe, subject) and process, before its first
+image (so the images' traces never include it), and that cost is recorded once, in
+``OUT/images/<recipe>/<subject>/encoding.json`` (``subject_encodings``, ``unet_evals``,
+``vae_encodes``, ``seconds``), by the first run that encodes it; later runs keep that record.
+The aggregation spreads it equally over the subject's images in the plan
+(:func:`amortised_cost`), so the cost columns do not depend on which image, process or run
+happened to encode the subject.
+
 A done job is reused only if it was made by the same resolved recipe from the same inputs
 (prompt, seed, subject prompt, conditioning image); otherwise the run stops with an
 :class:`~ezigen.errors.OutputError` before generating anything, rather than mixing protocols
@@ -49,6 +57,61 @@ class RunStats:
 
     def __add__(self, other: RunStats) -> RunStats:
         return RunStats(self.generated + other.generated, self.reused + other.reused)
+
+
+ENCODING_FILE = "encoding.json"
+ENCODING_KEYS = ("subject_encodings", "unet_evals", "vae_encodes", "seconds")
+
+
+def encoding_path(job: Job, out: str) -> str:
+    return os.path.join(os.path.dirname(job.folder(out)), ENCODING_FILE)
+
+
+def read_encoding(job: Job, out: str) -> dict[str, Any] | None:
+    """The recorded encoding cost of ``job``'s (recipe, subject), or None (no subject, or none recorded)."""
+    path = encoding_path(job, out)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def record_encoding(system: Any, job: Job, out: str) -> None:
+    """Encode ``job``'s subject (filling the system's feature cache) and record its cost if none is recorded.
+
+    The cost is what producing the features takes (the encoder's own counts, ``features.info``),
+    also when they came from a feature cache on disk; ``seconds`` is this call's wall time.
+    """
+    from ezigen.io import write_json_atomic
+    from ezigen.sampling.trace import Trace
+
+    started = time.perf_counter()
+    subject = system.subject_input(job.reference, job.subject.subject_prompt)
+    features = system.encode_subject(subject, Trace())
+    seconds = round(time.perf_counter() - started, 4)
+    if read_encoding(job, out) is not None:
+        return
+    os.makedirs(os.path.dirname(encoding_path(job, out)), exist_ok=True)
+    write_json_atomic(encoding_path(job, out), {
+        "subject_encodings": 1, "unet_evals": int(features.info.get("unet_evals", 0)),
+        "vae_encodes": int(features.info.get("vae_encodes", 0)), "seconds": seconds,
+        "subject": job.subject.name, "reference": job.inputs(True)["reference"]})
+
+
+def amortised_cost(totals: dict[str, Any], encoding: dict[str, Any] | None, images: int) -> dict[str, Any]:
+    """An image's cost with its subject's encoding spread over the ``images`` images of (recipe, subject):
+
+    cost = totals - k * encoding + encoding / images, per key of ENCODING_KEYS, where k is the
+    number of encodings this image's own trace paid for (0 for images made by this harness).
+    """
+    if encoding is None:
+        return dict(totals)
+    out = dict(totals)
+    paid = totals.get("subject_encodings") or 0
+    for key in ENCODING_KEYS:
+        if out.get(key) is not None:
+            out[key] = out[key] - paid * encoding[key] + encoding[key] / images
+    return out
 
 
 def read_trace(job: Job, out: str) -> dict[str, Any] | None:
@@ -118,7 +181,11 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
 
         system = build_system(run.recipe)
         system.to(device)
+        encoded = None
         for job in mine:
+            if run.uses_subject and job.subject.name != encoded:
+                record_encoding(system, job, out)
+                encoded = job.subject.name
             started = time.perf_counter()
             result = system.generate(
                 prompt=job.generation_prompt,

@@ -161,7 +161,7 @@ def protocol_lines(header: dict[str, Any]) -> list[str]:
     return [
         f"data: {protocol['data']}; subjects: {', '.join(protocol['subjects'])}; live subjects: classes "
         f"{', '.join(protocol['live_classes'])}",
-        f"prompts: the first {protocol['prompts_per_subject']} of each subject's DreamBench list; seeds: "
+        f"prompts: {prompt_selection(protocol)}; seeds: "
         f"{', '.join(map(str, protocol['seeds']))} (one image each, Generator('cpu').manual_seed(seed))",
         f"conditioning image: index {protocol['reference_index']} of each subject's images in sorted order",
         f"generation prompt: the DreamBench prompt with unique token {protocol['unique_token']!r} "
@@ -171,6 +171,14 @@ def protocol_lines(header: dict[str, Any]) -> list[str]:
         f"'{REAL_LABEL}': each real image against the subject's other real images",
         "library versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v),
     ]
+
+
+def prompt_selection(protocol: dict[str, Any]) -> str:
+    if protocol.get("limit") is None:
+        return f"the first {protocol['prompts_per_subject']} of each subject's DreamBench list"
+    indices = protocol.get("prompt_indices") or {}
+    chosen = "; ".join(f"{name} {', '.join(f'p{i:02d}' for i in found)}" for name, found in indices.items())
+    return f"--limit {protocol['limit']}: prompt kinds in turn ({chosen})"
 
 
 def metric_line(metric: dict[str, Any]) -> str:
