@@ -61,6 +61,7 @@ class EvalRequest:
     metric_settings: tuple[str, ...] = ()
     device: str = "auto"
     bench: str = "dreambench"
+    batch_size: int = 1
 
 
 @attrs.frozen
@@ -149,7 +150,7 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
         mine = [job for job in shard(jobs, workers.rank, workers.world) if job.key in todo]
         log(f"{len(jobs)} images planned, {len(todo)} to generate"
             + (f"; this process takes {len(mine)}" if workers.world > 1 else ""))
-        generated = generate(mine, runs, out, workers.device, log).generated
+        generated = generate(mine, runs, out, workers.device, log, request.batch_size).generated
         total = sum(workers.gather(generated))
         workers.barrier()
         if not workers.is_main:

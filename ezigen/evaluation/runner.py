@@ -167,8 +167,12 @@ def job_record(job: Job, run: RecipeRun) -> dict[str, Any]:
 
 
 def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: Any,
-             log: Callable[[str], None] = lambda _: None) -> RunStats:
-    """Generate every job of ``jobs`` that is not done (one System per recipe, built only when needed)."""
+             log: Callable[[str], None] = lambda _: None, batch_size: int = 1) -> RunStats:
+    """Generate every job of ``jobs`` that is not done (one System per recipe, built only when needed).
+
+    ``batch_size`` > 1: the missing seeds of one (recipe, subject, prompt) go through one denoising
+    batch where the recipe allows it (``ezigen.evaluation.batching``)."""
+    from ezigen.evaluation.batching import batchable, batches, split
     from ezigen.outputs import write_generation
 
     todo = pending_jobs(jobs, runs, out)
@@ -179,10 +183,15 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
             continue
         from ezigen.build import build_system
 
+        size = batch_size if batchable(run.recipe) else 1
+        if size < batch_size:
+            log(f"{run.recipe.name}: one image per call (its stop rule {run.recipe.refinement.stop.type!r} "
+                "would couple the images of a batch)")
         system = build_system(run.recipe)
         system.to(device)
         encoded = None
-        for job in mine:
+        for chunk in batches(mine, size):
+            job = chunk[0]
             if run.uses_subject and job.subject.name != encoded:
                 record_encoding(system, job, out)
                 encoded = job.subject.name
@@ -191,11 +200,13 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
                 prompt=job.generation_prompt,
                 subject=job.reference if run.uses_subject else None,
                 subject_prompt=job.subject.subject_prompt if run.uses_subject else None,
-                seed=job.seed,
-                num_images=1,
+                seed=[j.seed for j in chunk] if len(chunk) > 1 else job.seed,
+                num_images=len(chunk),
             )
-            write_generation(job.folder(out), result, run.recipe, extra={"eval": job_record(job, run)})
-            stats.generated += 1
-            log(f"generated {job.key} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")
+            for row, one in zip(split(result), chunk):
+                write_generation(one.folder(out), row, run.recipe, extra={"eval": job_record(one, run)})
+            stats.generated += len(chunk)
+            keys = job.key if len(chunk) == 1 else f"{job.key} +{len(chunk) - 1} seeds"
+            log(f"generated {keys} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")
         del system
     return stats
