@@ -114,6 +114,7 @@ def test_protocol_and_metric_backbones_are_recorded(smoke):
     assert dino["backbone"] == "tiny:dino" and dino["config"]["references"] == "all"
     assert dino["preprocessing"]["do_center_crop"] is True and dino["preprocessing"]["resample"] == "bicubic"
     assert [r["name"] for r in data["recipes"]] == list(RECIPES)
+    assert [d["key"] for d in data["comparability"]] == ["guidance.negative_prompt"]  # the shipped pair's confound
     assert data["recipes"][1]["recipe"]["backbone"]["pretrained"] == "tiny:sd21"
     markdown = open(os.path.join(smoke["out"], "results.md"), encoding="utf-8").read()
     assert "| real images | 11 |" in markdown and "tiny:dino (Dinov2Model)" in markdown

@@ -138,3 +138,19 @@ def test_plot_points_carry_cis_and_image_counts():
     points = recipe_points(results.per_recipe)
     assert [p.label for p in points] == list(RECIPES) and all(p.images == 8 for p in points)
     assert all(p.y_ci[0] <= p.y <= p.y_ci[1] for p in points) and points[0].x_ci == (0.2, 0.2)
+
+
+def test_compared_recipes_that_differ_outside_the_subject_path_are_reported():
+    import ezigen
+    from ezigen.evaluation.comparability import describe, differences
+
+    names = ("text-only-sd21-base", "ezigen-sd21-base")
+    shipped = differences([ezigen.load_recipe(n, tiny=True) for n in names])
+    assert [d["key"] for d in shipped] == ["guidance.negative_prompt"]
+    assert shipped[0]["values"]["text-only-sd21-base"] is None
+    assert "--set guidance.negative_prompt=VALUE" in describe(shipped[0])
+    same = ["guidance.negative_prompt=dark, blur, defoucus, lack of content, dizzy."]
+    assert differences([ezigen.load_recipe(n, same, tiny=True) for n in names]) == []
+    results = aggregate(*image_rows(), COLUMNS)
+    markdown = render_markdown(results, {**header([]), "comparability": shipped})
+    assert "**Warning:** the compared recipes differ in guidance.negative_prompt" in markdown

@@ -23,6 +23,7 @@ import attrs
 
 from ezigen.errors import EzigenError
 from ezigen.evaluation.aggregate import Results, aggregate, image_rows, real_rows
+from ezigen.evaluation.comparability import describe, differences
 from ezigen.evaluation.dreambench import LIVE_CLASSES, DreamBench, read_dreambench
 from ezigen.evaluation.metric_set import DEFAULT_METRICS, describe_columns, metric_columns
 from ezigen.evaluation.plan import (
@@ -127,6 +128,7 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
     if request.bench != "dreambench":
         raise EzigenError(f"--bench {request.bench!r}: only 'dreambench' is supported")
     runs = load_runs(request.recipes, request.overrides, request.tiny)
+    confounds = differences([run.recipe for run in runs.values()])
     bench = read_dreambench(request.data)
     jobs = plan_jobs(bench, list(runs), request.selection)
     columns = metric_columns(request.metrics, request.metric_settings, tiny=request.tiny)
@@ -136,6 +138,9 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
     if workers.world > 1:
         log = _prefixed(log, f"[process {workers.rank + 1}/{workers.world}] ")
     try:
+        if workers.is_main:
+            for confound in confounds:
+                log("warning: " + describe(confound))
         if workers.is_main:  # before any process writes: a killed run's half-written files
             stray = remove_stray_temp_files(out)
             if stray:
@@ -207,6 +212,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "recipes": [{"name": run.recipe.name, "folder": f"images/{folder}", "source": run.recipe.source,
                      "recipe": run.recipe.to_data()} for folder, run in runs.items()],
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
+        "comparability": differences([run.recipe for run in runs.values()]),
         "statistics": method_record(),
         "provenance": {"versions": library_versions()},
     }

@@ -30,6 +30,7 @@ from ezigen.evaluation.tables import (
     CI_NOTE,
     PAIRED_NOTE,
     Table,
+    comparability_lines,
     kind_table,
     metric_line,
     paired_table,
@@ -133,6 +134,7 @@ def render_report(results: Results, header: dict[str, Any], subjects: Sequence[S
              "Scores are cosine similarities (0–1); <em>cond.</em> columns compare with the conditioning image only "
              "(outlined in red); the real images row scores each real image against the subject's other real "
              "images (the ceiling).</p>",
+             *(f"<p><strong>Warning:</strong> {html.escape(line)}.</p>" for line in comparability_lines(header)),
              "<h2>Scores per recipe</h2>", f"<p class='note'>{html.escape(CI_NOTE)}</p>",
              html_table(recipe_rows_table(results))]
     if results.paired:

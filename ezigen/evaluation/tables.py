@@ -219,8 +219,16 @@ def prep_text(prep: Any) -> str:
     return (f"{prep['class']}: " if prep.get("class") else "") + ", ".join(parts)
 
 
+def comparability_lines(header: dict[str, Any]) -> list[str]:
+    from ezigen.evaluation.comparability import describe
+
+    return [describe(d) for d in header.get("comparability") or ()]
+
+
 def render_markdown(results: Results, header: dict[str, Any]) -> str:
     lines = ["# DreamBench results", "", summary_line(header) + " " + CI_NOTE, ""]
+    lines += [f"**Warning:** {line}." for line in comparability_lines(header)]
+    lines += [""] if header.get("comparability") else []
     lines += recipe_table(results)
     if results.paired:
         lines += ["", "## Paired differences", "", PAIRED_NOTE, ""] + markdown_table(paired_table(results))
