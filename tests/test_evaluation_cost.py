@@ -41,6 +41,11 @@ def csv_rows(out, drop=("seconds",)):
         return [{k: v for k, v in row.items() if k not in drop} for row in csv.DictReader(fh)]
 
 
+def is_score(field):
+    """A metric column, or its seed-std / CI (the cost and key columns are the rest)."""
+    return field.split("-seed-std")[0].split("-ci-")[0] in ("dino", "clip-i", "clip-t", "dino-cond", "clip-i-cond")
+
+
 def test_fresh_resumed_and_sharded_runs_give_the_same_cost_columns(bench_dir, tmp_path, capsys):
     fresh, resumed, sharded = tmp_path / "fresh", tmp_path / "resumed", tmp_path / "sharded"
     for out in (fresh, resumed):
@@ -60,7 +65,14 @@ def test_fresh_resumed_and_sharded_runs_give_the_same_cost_columns(bench_dir, tm
     assert result.returncode == 0, result.stderr[-3000:]
 
     one = csv_rows(fresh)
-    assert csv_rows(resumed) == one and csv_rows(sharded) == one
+    for other in (csv_rows(resumed), csv_rows(sharded)):
+        assert len(other) == len(one)
+        for a, b in zip(one, other):
+            # keys and cost columns exactly; scores to 1e-5: the scoring process of a sharded run is another
+            # process, whose kernels may round the 6th digit differently after other work (seen: 0.959085/4)
+            assert {k: v for k, v in a.items() if not is_score(k)} == {k: v for k, v in b.items() if not is_score(k)}
+            for key in filter(is_score, a):
+                assert (a[key] == b[key]) if a[key] == "" else float(a[key]) == pytest.approx(float(b[key]), abs=1e-5)
     encoding = json.loads((subject / "encoding.json").read_text())
     assert encoding["subject_encodings"] == 1 and encoding["unet_evals"] > 0
     images = [r for r in one if r["scope"] == "image" and r["recipe"] == RECIPE]
