@@ -16,9 +16,14 @@ import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared")
-DREAMBENCH = os.path.join(SHARED, "data", "dreambench")
+# the DreamBench copy beside the repository; EZIGEN_DREAMBENCH points elsewhere (e.g. a folder made with
+# `ezigen data dreambench --from <google/dreambooth's dataset/> --out DIR`)
+DREAMBENCH = os.environ.get("EZIGEN_DREAMBENCH") or os.path.join(SHARED, "data", "dreambench")
 
-needs_dreambench = pytest.mark.skipif(not os.path.isdir(DREAMBENCH), reason="../shared/data/dreambench not present")
+needs_dreambench = pytest.mark.skipif(
+    not os.path.isdir(DREAMBENCH),
+    reason=f"no DreamBench at {DREAMBENCH} (../shared/data/dreambench, or set EZIGEN_DREAMBENCH to a folder made "
+           "by `ezigen data dreambench --from DATASET --out DIR`)")
 
 
 @pytest.fixture(scope="session")

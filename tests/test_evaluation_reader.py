@@ -92,11 +92,28 @@ def test_bad_layouts_are_data_errors_naming_the_problem(tmp_path, bench_dir):
         read_dreambench(bench_dir).subject("dog_b")
 
 
-def test_limit_takes_first_subjects_first_prompts_one_image(bench_dir):
+def test_limit_covers_both_class_types_both_prompt_kinds_and_two_seeds(bench_dir):
     bench = read_dreambench(bench_dir)
     jobs = plan_jobs(bench, ["r1", "r2"], Selection.from_options(limit=2, images_per_prompt=4))
+    # red_disc (object): recontextualization p0, property p3; dog_a (live): p0, accessorization p2
     assert [(j.recipe, j.subject.name, j.prompt.index, j.seed) for j in jobs] == [
-        (r, s, p, 0) for r in ("r1", "r2") for s in ("red_disc", "blue_box") for p in (0, 1)]
+        (r, s, p, seed) for r in ("r1", "r2") for s, prompts in (("red_disc", (0, 3)), ("dog_a", (0, 2)))
+        for p in prompts for seed in (0, 1)]
+    kinds = {(j.subject.live, j.prompt.kind.value) for j in jobs}
+    assert kinds == {(False, "recontextualization"), (False, "property"), (True, "recontextualization"),
+                     (True, "accessorization")}
+    assert [j.seed for j in plan_jobs(bench, ["r"], Selection.from_options(limit=1))] == [0]
+    three = plan_jobs(bench, ["r"], Selection.from_options(limit=3))
+    assert [j.subject.name for j in three][::6] == ["red_disc", "blue_box", "dog_a"]  # 3 prompts x 2 seeds each
+    assert {j.prompt.index for j in three if j.subject.name == "dog_a"} == {0, 2, 3}
+
+
+@needs_dreambench
+def test_limit_on_the_shared_dreambench_picks_backpack_and_cat():
+    jobs = plan_jobs(read_dreambench(DREAMBENCH), ["r"], Selection.from_options(limit=2))
+    assert [(j.subject.name, j.prompt.index, j.prompt.kind.value, j.seed) for j in jobs][::2] == [
+        ("backpack", 0, "recontextualization", 0), ("backpack", 20, "property", 0),
+        ("cat", 0, "recontextualization", 0), ("cat", 10, "accessorization", 0)]
 
 
 def test_selection_seeds_prompts_reference_and_token(bench_dir):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -20,6 +21,8 @@ from tests.test_evaluation_support import load_results, make_dreambench, one_tor
 
 RECIPE = "text-only-sd21-base"
 FAST = ("--tiny", "--set", "sampling.steps=3")
+UMASK = os.umask(0o022)
+os.umask(UMASK)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +49,7 @@ def test_a_killed_run_continues_where_it_stopped(bench_dir, tmp_path, capsys):
     out = tmp_path / "eval"
     code, _, err = run_cli(eval_args(bench_dir, out, "--limit", "2"), capsys)
     assert code == 0, err
-    victim = out / "images" / RECIPE / "blue_box" / "p01-s0"
+    victim = out / "images" / RECIPE / "dog_a" / "p02-s1"
     original = np.asarray(Image.open(victim / "image.png"))
     # what a kill leaves: the trace and recipe of the job written, the image not, a temp file beside it
     os.unlink(victim / "image.png")
@@ -54,12 +57,16 @@ def test_a_killed_run_continues_where_it_stopped(bench_dir, tmp_path, capsys):
     before = files_under(out)
     code, stdout, err = run_cli(eval_args(bench_dir, out, "--limit", "2"), capsys)
     assert code == 0, err
-    assert "1 images generated, 3 reused" in stdout
+    assert "1 images generated, 7 reused" in stdout
+    assert "removed 1 temporary file left by an interrupted run" in err
+    assert not (victim / ".tmp-abc.png").exists()
     after = files_under(out)
     changed = {path for path in after if before.get(path) != after[path]}
-    assert changed == {f"images/{RECIPE}/blue_box/p01-s0/{n}" for n in ("image.png", "trace.json", "recipe.yaml")}
+    assert changed == {f"images/{RECIPE}/dog_a/p02-s1/{n}" for n in ("image.png", "trace.json", "recipe.yaml")}
     assert np.array_equal(np.asarray(Image.open(victim / "image.png")), original)  # seeds make it the same image
-    assert load_results(out)["run"] == {"jobs": 4, "generated": 1, "reused": 3, "processes": 1}
+    for name in ("image.png", "trace.json", "recipe.yaml", "../../../../results.json", "../../../../report.html"):
+        assert stat.S_IMODE(os.stat(victim / name).st_mode) == 0o666 & ~UMASK, name  # 0644 under umask 022
+    assert load_results(out)["run"] == {"jobs": 8, "generated": 1, "reused": 7, "processes": 1}
 
 
 def test_growing_a_run_reuses_what_is_there(bench_dir, tmp_path, capsys):
@@ -124,10 +131,10 @@ def test_sharded_run_over_two_processes_equals_the_single_process_run(bench_dir,
     assert result.returncode == 0, result.stderr[-3000:]
     # disjoint slices: each process generated its own two images
     for rank in (1, 2):
-        assert f"[process {rank}/2] 4 images planned, 4 to generate; this process takes 2" in result.stderr
-    assert result.stderr.count("generated text-only-sd21-base/") == 4
+        assert f"[process {rank}/2] 8 images planned, 8 to generate; this process takes 4" in result.stderr
+    assert result.stderr.count("generated text-only-sd21-base/") == 8
     one, two = load_results(single), load_results(sharded)
-    assert two["run"] == {"jobs": 4, "generated": 4, "reused": 0, "processes": 2}
+    assert two["run"] == {"jobs": 8, "generated": 8, "reused": 0, "processes": 2}
     assert len(one["per_image"]) == len(two["per_image"])
     columns = [c for c in fields(one["columns"]) if c not in ("seconds",)]
     for a, b in zip(one["per_image"], two["per_image"]):
@@ -139,3 +146,21 @@ def test_sharded_run_over_two_processes_equals_the_single_process_run(bench_dir,
             assert trace["eval"]["job"] == os.path.dirname(b["image"]).removeprefix("images/")
     for name in ("results.csv", "results.md", "fidelity_vs_text.png", "report.html"):
         assert (sharded / name).is_file()
+
+
+def test_a_recipe_name_with_a_slash_is_its_label_and_only_its_folder_is_sanitised(bench_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code, stdout, err = run_cli(["eval", "toy/text-only", RECIPE, *FAST, "--data", bench_dir, "--out", str(out),
+                                 "--limit", "1"], capsys)
+    assert code == 0, err
+    assert (out / "images" / "toy_text-only" / "red_disc" / "p00-s0" / "image.png").is_file()
+    data = load_results(out)
+    assert [r["recipe"] for r in data["per_recipe"]] == ["toy/text-only", RECIPE, "real-images"]
+    assert {r["recipe"] for r in data["per_image"]} == {"toy/text-only", RECIPE, "real-images"}
+    assert (data["paired"][0]["recipe"], data["paired"][0]["versus"]) == ("toy/text-only", RECIPE)
+    csv_text = (out / "results.csv").read_text()
+    report = (out / "report.html").read_text()
+    for text in (stdout, (out / "results.md").read_text(), report):
+        assert "| toy/text-only |" in text or "<td>toy/text-only</td>" in text
+        assert "toy_text-only |" not in text and "<td>toy_text-only" not in text
+    assert ",toy/text-only," in csv_text and "<th>prompt</th><th>toy/text-only</th>" in report

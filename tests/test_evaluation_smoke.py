@@ -83,36 +83,42 @@ def test_smoke_writes_every_output_with_one_folder_per_image(smoke):
     data = load_results(out)
     jobs = [(r["recipe"], r["subject"], r["prompt_index"], r["seed"])
             for r in data["per_image"] if r["recipe"] in RECIPES]
-    assert sorted(jobs) == sorted((r, s, p, 0) for r in RECIPES for s in ("backpack", "backpack_dog") for p in (0, 1))
+    # --limit 2: an object and a live subject, prompts of two kinds each, two seeds
+    assert sorted(jobs) == sorted((r, s, p, seed) for r in RECIPES for s, prompts in (("backpack", (0, 20)), ("cat", (0, 10)))
+                                  for p in prompts for seed in (0, 1))
     for row in data["per_image"]:
         if row["recipe"] in RECIPES:
             folder = os.path.join(out, os.path.dirname(row["image"]))
             assert sorted(os.listdir(folder)) == ["image.png", "recipe.yaml", "trace.json"]
-    assert data["run"] == {"jobs": 8, "generated": 0, "reused": 8, "processes": 1}  # the rerun's record
-    assert "8 images generated, 0 reused" in smoke["first"][0]
+    assert data["run"] == {"jobs": 16, "generated": 0, "reused": 16, "processes": 1}  # the rerun's record
+    assert "16 images generated, 0 reused" in smoke["first"][0]
 
 
 def test_rerun_regenerates_nothing(smoke):
     first_stdout, _, before = smoke["first"]
     rerun_stdout, _, after = smoke["rerun"]
-    assert "0 images generated, 8 reused" in rerun_stdout
-    assert before == after and len(before) == 8 * 3  # no image, trace or recipe rewritten
+    assert "0 images generated, 16 reused" in rerun_stdout
+    # no image, trace, recipe or encoding record rewritten (one encoding.json per subject of ezigen)
+    assert before == after and len(before) == 16 * 3 + 2
 
 
 def test_protocol_and_metric_backbones_are_recorded(smoke):
     data = load_results(smoke["out"])
     protocol = data["protocol"]
-    assert protocol["subjects"] == ["backpack", "backpack_dog"] and protocol["seeds"] == [0]
-    assert protocol["conditioning_images"] == {"backpack": "backpack/00.jpg", "backpack_dog": "backpack_dog/00.jpg"}
+    assert protocol["subjects"] == ["backpack", "cat"] and protocol["seeds"] == [0, 1]
+    assert protocol["conditioning_images"] == {"backpack": "backpack/00.jpg", "cat": "cat/00.jpg"}
+    assert protocol["prompt_indices"] == {"backpack": [0, 20], "cat": [0, 10]}
     assert protocol["tiny"] is True and protocol["unique_token"] == ""
     assert [m["column"] for m in data["metrics"]] == COLUMNS
     dino = data["metrics"][0]
     assert dino["backbone"] == "tiny:dino" and dino["config"]["references"] == "all"
     assert dino["preprocessing"]["do_center_crop"] is True and dino["preprocessing"]["resample"] == "bicubic"
     assert [r["name"] for r in data["recipes"]] == list(RECIPES)
+    assert [d["key"] for d in data["comparability"]] == ["guidance.negative_prompt"]  # the shipped pair's confound
     assert data["recipes"][1]["recipe"]["backbone"]["pretrained"] == "tiny:sd21"
     markdown = open(os.path.join(smoke["out"], "results.md"), encoding="utf-8").read()
-    assert "real images (real vs real)" in markdown and "tiny:dino (Dinov2Model)" in markdown
+    assert "| real images | 11 |" in markdown and "tiny:dino (Dinov2Model)" in markdown
+    assert "real-images" not in markdown  # one label for the real-vs-real row
 
 
 def test_csv_and_json_hold_the_same_rows(smoke):
@@ -121,12 +127,13 @@ def test_csv_and_json_hold_the_same_rows(smoke):
         reader = csv.DictReader(fh)
         assert reader.fieldnames == fields(COLUMNS)
         rows = list(reader)
-    json_rows = data["per_image"] + data["per_recipe"] + data["per_subject"] + data["per_prompt_kind"]
+    json_rows = [row for scope in ("per_image", "per_recipe", "per_subject", "per_prompt_kind", "per_class_type",
+                                   "paired") for row in data[scope]]
     assert len(rows) == len(json_rows)
     for text_row, row in zip(rows, json_rows):
         for key, value in row.items():
             assert text_row[key] == ("" if value is None else str(value)), key
-    assert {r["scope"] for r in json_rows} == {"image", "recipe", "subject", "prompt_kind"}
+    assert {r["scope"] for r in json_rows} == {"image", "recipe", "subject", "prompt_kind", "class_type", "paired"}
 
 
 def test_aggregates_are_means_of_image_rows_and_traces(smoke):
@@ -137,12 +144,41 @@ def test_aggregates_are_means_of_image_rows_and_traces(smoke):
         for column in COLUMNS:
             assert row[column] == pytest.approx(sum(r[column] for r in images) / len(images), abs=2e-6)
         traces = [read_json(os.path.join(smoke["out"], os.path.dirname(r["image"]), "trace.json")) for r in images]
-        assert row["unet_evals"] == pytest.approx(sum(t["totals"]["unet_evals"] for t in traces) / len(traces))
-        assert row["seconds"] == pytest.approx(sum(t["totals"]["seconds"] for t in traces) / len(traces), abs=1e-5)
+        encodings = [read_json(path) for s in ("backpack", "cat")
+                     if os.path.isfile(path := os.path.join(smoke["out"], "images", recipe, s, "encoding.json"))]
+        assert len(encodings) == (2 if recipe == "ezigen-sd21-base" else 0)
+        for key in ("unet_evals", "seconds"):  # the traces plus each subject's encoding, once
+            total = sum(t["totals"][key] for t in traces) + sum(e[key] for e in encodings)
+            assert row[key] == pytest.approx(total / len(traces), abs=1e-5), key
         kinds = [r for r in data["per_prompt_kind"] if r["recipe"] == recipe]
-        assert [(k["prompt_kind"], k["images"]) for k in kinds] == [("recontextualization", 4)]
+        assert [(k["prompt_kind"], k["images"]) for k in kinds] == [
+            ("recontextualization", 4), ("property", 2), ("accessorization", 2)]
+        types = [(r["live"], r["images"]) for r in data["per_class_type"] if r["recipe"] == recipe]
+        assert types == [(False, 4), (True, 4)]
     text_only = next(r for r in data["per_recipe"] if r["recipe"] == "text-only-sd21-base")
     assert text_only["unet_evals"] == 100  # 50 steps x CFG batch of 2
+
+
+def test_every_recipe_and_metric_has_a_ci_and_the_pair_a_paired_difference(smoke):
+    data = load_results(smoke["out"])
+    assert data["statistics"]["level"] == 0.95 and data["statistics"]["samples"] == 2000
+    for row in data["per_recipe"]:
+        for column in COLUMNS:
+            if row[column] is None:  # CLIP-T of the real images
+                continue
+            low, high = row[f"{column}-ci-low"], row[f"{column}-ci-high"]
+            assert low <= row[column] <= high and high - low > 0, (row["recipe"], column)
+    [pair] = data["paired"]
+    assert (pair["recipe"], pair["versus"]) == RECIPES
+    images = {(r["recipe"], r["subject"], r["prompt_index"], r["seed"]): r for r in data["per_image"]}
+    jobs = [key[1:] for key in images if key[0] == RECIPES[0]]
+    assert pair["images"] == len(jobs)
+    for column in COLUMNS[:3]:
+        differences = [images[(RECIPES[0], *job)][column] - images[(RECIPES[1], *job)][column] for job in jobs]
+        assert pair[column] == pytest.approx(sum(differences) / len(differences), abs=2e-6)
+        assert pair[f"{column}-ci-low"] <= pair[column] <= pair[f"{column}-ci-high"]
+    markdown = open(os.path.join(smoke["out"], "results.md"), encoding="utf-8").read()
+    assert f"| {RECIPES[0]} − {RECIPES[1]} | {len(jobs)} |" in markdown
 
 
 def test_real_vs_real_row_matches_a_direct_computation(smoke):
@@ -152,7 +188,7 @@ def test_real_vs_real_row_matches_a_direct_computation(smoke):
 
     data = load_results(smoke["out"])
     real = next(r for r in data["per_recipe"] if r["recipe"] == "real-images")
-    assert real["images"] == 11 and real["clip-t"] is None  # backpack 6 + backpack_dog 5 real images
+    assert real["images"] == 11 and real["clip-t"] is None  # backpack 6 + cat 5 real images
     assert 0 < real["dino"] <= 1 and 0 < real["clip-i"] <= 1
     paths = sorted(os.path.join(DREAMBENCH, "backpack", f) for f in os.listdir(os.path.join(DREAMBENCH, "backpack")))
     rows = by_hand_dino(tiny_dino_model(), dino_eval_processor(32), [load_image(p) for p in paths])  # (6, D)
@@ -171,9 +207,9 @@ def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     from tests.test_evaluation_metrics import by_hand_clip_images, by_hand_dino, dino_eval_processor, unit
 
     data = load_results(smoke["out"])
-    row = next(r for r in data["per_image"] if r["recipe"] == "ezigen-sd21-base" and r["subject"] == "backpack_dog")
+    row = next(r for r in data["per_image"] if r["recipe"] == "ezigen-sd21-base" and r["subject"] == "cat")
     generated = load_image(os.path.join(smoke["out"], row["image"]))
-    folder = os.path.join(DREAMBENCH, "backpack_dog")
+    folder = os.path.join(DREAMBENCH, "cat")
     real = [load_image(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
     processor = dino_eval_processor(32)
     dino_model = tiny_dino_model()
@@ -184,7 +220,7 @@ def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     image = by_hand_clip_images(clip, clip_processor, [generated])
     with torch.no_grad():
         text = unit(clip.get_text_features(**clip_processor.tokenizer([row["clip_prompt"]], return_tensors="pt")))
-    assert row["clip_prompt"] == row["prompt"] == "a backpack in the jungle"
+    assert row["clip_prompt"] == row["prompt"] == "a cat in the jungle"
     assert row["clip-t"] == pytest.approx(float((image * text).sum()), abs=2e-6)
 
 
@@ -211,34 +247,75 @@ def test_report_is_self_contained_and_every_image_resolves(smoke):
     assert "script" not in parser.tags and "link" not in parser.tags and "http" not in text
     for src in parser.sources + parser.links:
         assert os.path.isfile(os.path.join(smoke["out"], unquote(src))), src
-    generated = [s for s in parser.sources if s.startswith("images/")]
-    assert len(generated) == 8 and len([s for s in parser.sources if s.startswith("references/")]) == 11
+    thumbnails = [s for s in parser.sources if s.startswith("thumbnails/images/")]
+    assert len(thumbnails) == 16 and len([s for s in parser.sources if s.startswith("references/")]) == 11
+    # each grid thumbnail is a small JPEG copy linked to its full image
+    assert sorted(link.removesuffix("/image.png") for link in parser.links if link.startswith("images/")) == sorted(
+        s.removeprefix("thumbnails/").removesuffix(".jpg") for s in thumbnails)
+    assert all(open(os.path.join(smoke["out"], s), "rb").read(2) == b"\xff\xd8" for s in thumbnails)
+    for section in ("Paired differences", "Per class type", "Per prompt kind", "Protocol"):
+        assert f"<h2>{section}</h2>" in text, section
+    assert "95 % confidence interval" in text and "library versions: " in text
     assert "fidelity_vs_text.png" in parser.sources
     # recipes side by side: each subject's grid has one column per recipe, in command-line order
     assert text.count("<th>prompt</th><th>text-only-sd21-base</th><th>ezigen-sd21-base</th>") == 2
 
 
 CHROMIUM = "/usr/bin/chromium"
+# installed by .ci/run (Debian's chromium) where apt and root are available; see docs/evaluation.md
+PROBE = """<script>
+const problems = [];
+window.addEventListener('error', e => problems.push(e.target && e.target.src ? 'failed: ' + e.target.src
+                                                                              : 'error: ' + e.message), true);
+for (const level of ['error', 'warn']) {
+  const original = console[level];
+  console[level] = (...args) => { problems.push(level + ': ' + args.join(' ')); original(...args); };
+}
+window.addEventListener('load', () => {
+  const all = [...document.images];
+  all.forEach(i => i.loading = 'eager');
+  setTimeout(() => {
+    document.body.dataset.loaded = all.filter(i => i.complete && i.naturalWidth > 0).length + '/' + all.length;
+    document.body.dataset.problems = JSON.stringify(problems);
+  }, 500);
+});
+</script>"""
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no /usr/bin/chromium (the check is in docs/evaluation.md)")
-def test_report_opens_in_headless_chromium_with_every_grid_image_loaded(smoke, tmp_path):
-    """A copy of report.html with a probe script (the report itself has none) writes how many
-    images decoded into the DOM that --dump-dom prints."""
-    probe = os.path.join(smoke["out"], "_probe.html")
+def open_in_chromium(page, profile):
+    """(DOM after load, stderr) of ``page`` in headless Chromium (the flags of docs/evaluation.md)."""
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+               f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000",
+               "--dump-dom", f"file://{page}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return result.stdout, result.stderr
+
+
+def probed_copy(out, text, name="_probe.html"):
+    """A copy of a page in OUT with the probe first in <head> (the report itself has no script)."""
+    path = os.path.join(out, name)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text.replace("<head>", "<head>" + PROBE, 1))
+    return path
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="no /usr/bin/chromium (.ci/run installs it as root)")
+def test_report_renders_in_headless_chromium_with_every_image_loaded_and_no_console_errors(smoke, tmp_path):
     text = open(os.path.join(smoke["out"], "report.html"), encoding="utf-8").read()
-    script = ("<script>window.addEventListener('load', () => { const all = [...document.images];"
-              "all.forEach(i => i.loading = 'eager'); setTimeout(() => { document.body.dataset.loaded ="
-              " all.filter(i => i.complete && i.naturalWidth > 0).length + '/' + all.length; }, 500); });</script>")
-    with open(probe, "w", encoding="utf-8") as fh:
-        fh.write(text.replace("</body>", script + "</body>"))
+    broken = probed_copy(smoke["out"], text.replace("</body>", '<img src="missing.png"></body>'), "_broken.html")
+    probe = probed_copy(smoke["out"], text)
     try:
-        command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-                   f"--user-data-dir={tmp_path}", "--virtual-time-budget=10000", "--dump-dom", f"file://{probe}"]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        dom, stderr = open_in_chromium(probe, tmp_path / "a")
+        bad_dom, _ = open_in_chromium(broken, tmp_path / "b")
     finally:
         os.unlink(probe)
-    assert 'data-loaded="20/20"' in result.stdout, result.stderr[-2000:]
+        os.unlink(broken)
+    # the probe sees a broken image (so a pass below means something)
+    assert 'data-loaded="28/29"' in bad_dom and "missing.png" in bad_dom, bad_dom[-2000:]
+    # 11 real thumbnails + 16 generated thumbnails + the plot, all decoded; nothing on the console
+    assert 'data-loaded="28/28"' in dom, stderr[-2000:]
+    assert 'data-problems="[]"' in dom, dom[-2000:]
+    assert ":CONSOLE" not in stderr, stderr[-2000:]
 
 
 def test_copying_the_output_folder_keeps_the_report_working(smoke, tmp_path):

@@ -140,3 +140,13 @@ def merge(folders, out) -> None:
     prepare_output_dir(out)
     click.echo(f"ezigen data merge: wrote {len(samples)} samples from {len(folders)} folders", err=True)
     click.echo(write_manifest(os.path.abspath(out), samples))
+
+
+def _add_dreambench() -> None:
+    """``ezigen data dreambench``: the evaluation benchmark's copy (lives beside ``ezigen eval``)."""
+    from ezigen.cli.eval_data import command as dreambench
+
+    command.add_command(dreambench)
+
+
+_add_dreambench()

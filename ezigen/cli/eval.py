@@ -36,7 +36,8 @@ def _seeds(value: str | None) -> list[int] | None:
 @click.option("--seeds", default=None, metavar="S[,S...]",
               help="Seeds, one image each (instead of --images-per-prompt).")
 @click.option("--limit", type=click.IntRange(1), default=None,
-              help="Smoke run: the first N subjects x the first N prompts x 1 image.")
+              help="Smoke run: N subjects (live and object in turn) x N prompts (prompt kinds in turn) x "
+                   "min(N, 2) seeds.")
 @click.option("--reference-index", type=click.IntRange(0), default=0, show_default=True,
               help="Which real image conditions generation: its index in the subject's sorted images.")
 @click.option("--unique-token", default="", help="Token put before the class in generation prompts (default: none).")
@@ -44,11 +45,14 @@ def _seeds(value: str | None) -> list[int] | None:
               help="Registered metrics to compute (default: dino, clip-i, clip-t).")
 @click.option("--metric-set", "metric_settings", multiple=True, metavar="NAME.KEY=VALUE",
               help="Set a metric config field, e.g. --metric-set clip-i.pretrained=openai/clip-vit-large-patch14.")
+@click.option("--batch-size", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Seeds of one prompt per denoising batch (equal to one-by-one images within 1/255; recipes "
+                   "whose stop rule looks at the images always run one at a time).")
 @set_option
 @tiny_option
 @device_option
 def command(recipes, bench, data, out, subjects, prompts_per_subject, images_per_prompt, seeds, limit,
-            reference_index, unique_token, metric_names, metric_settings, overrides, tiny, device) -> None:
+            reference_index, unique_token, metric_names, metric_settings, batch_size, overrides, tiny, device) -> None:
     """Generate every (recipe, subject, prompt, seed) once and score it with DINO, CLIP-I and CLIP-T.
 
     Writes OUT/images/RECIPE/SUBJECT/pNN-sSEED/ (image, trace, recipe), results.csv,
@@ -64,7 +68,8 @@ def command(recipes, bench, data, out, subjects, prompts_per_subject, images_per
     selection = Selection.from_options(_names(subjects), prompts_per_subject, images_per_prompt, _seeds(seeds),
                                        limit, reference_index, unique_token)
     request = EvalRequest(tuple(recipes), data, out, selection, tuple(overrides), tiny,
-                          tuple(_names(metric_names)) or DEFAULT_METRICS, tuple(metric_settings), device, bench)
+                          tuple(_names(metric_names)) or DEFAULT_METRICS, tuple(metric_settings), device, bench,
+                          batch_size)
     outcome = evaluate(request, log=lambda line: click.echo(line, err=True))
     if outcome is None:  # a non-main process of a sharded run: the main one reports
         return

@@ -1,13 +1,22 @@
-"""Result rows: one per image, then means per recipe, per (recipe, subject), per (recipe, prompt kind).
+"""Result rows: one per image, means per recipe / (recipe, subject) / (recipe, prompt kind) /
+(recipe, class type), and paired differences per recipe pair.
 
 Every row has the same fields (:func:`fields`); a field that does not apply is None (empty in
-the CSV). ``scope`` says which table a row belongs to: ``image``, ``recipe``, ``subject`` or
-``prompt_kind``. The real-vs-real rows use the recipe name ``real-images``.
+the CSV). ``scope`` says which table a row belongs to: ``image``, ``recipe``, ``subject``,
+``prompt_kind``, ``class_type`` (``live`` true or false) or ``paired``. ``recipe`` is the recipe's
+name exactly as given (``toy/ezigen``; only its folder under OUT/images is sanitised); the
+real-vs-real rows use the name ``real-images``.
 
-- A group's score is the mean over its images (images with no score, None, are left out).
+- A group's score is the mean over its images (images with no score, None, are left out);
+  ``<column>-ci-low`` / ``-ci-high`` is its 95 % bootstrap CI over subjects (prompts and seeds
+  resampled within subject; :mod:`ezigen.evaluation.stats`).
+- A ``paired`` row is recipe ``recipe`` minus recipe ``versus`` over the (subject, prompt, seed)
+  jobs both have: each score column holds the mean difference, the CI columns its CI, and
+  ``images`` the number of pairs. One row per pair of recipes, in command-line order.
 - ``unet_evals``, ``seconds`` and ``iterations`` come from each image's ``trace.json``
-  (``totals``); a group reports their mean per image. ``seconds`` is the wall time of one
-  ``System.generate`` call (a subject's first image also pays for encoding the subject).
+  (``totals``) with the subject's encoding, recorded once per (recipe, subject), spread equally
+  over that subject's images (``runner.amortised_cost``); a group reports their mean per image.
+  ``seconds`` is the wall time of one ``System.generate`` call plus that share.
 - Per recipe, ``<column>-seed-std`` is the sample standard deviation (n - 1) over seeds of the
   per-seed means, when there are at least two seeds.
 """
@@ -22,17 +31,19 @@ from typing import Any
 import attrs
 
 from ezigen.evaluation.plan import REAL_IMAGES, Job
+from ezigen.evaluation.stats import bootstrap_interval, job_values, pair_key, paired_difference
 
 ROUND = 6
-KEY_FIELDS = ("scope", "recipe", "subject", "class", "live", "prompt_kind", "prompt_index", "prompt", "clip_prompt",
+KEY_FIELDS = ("scope", "recipe", "versus", "subject", "class", "live", "prompt_kind", "prompt_index", "prompt", "clip_prompt",
               "seed", "image", "reference", "images")
 COST_FIELDS = ("unet_evals", "seconds", "iterations")
-SCOPES = ("image", "recipe", "subject", "prompt_kind")
+SCOPES = ("image", "recipe", "subject", "prompt_kind", "class_type", "paired")
 
 
 def fields(columns: Sequence[str]) -> list[str]:
     """Every row's fields, in CSV order."""
-    return [*KEY_FIELDS, *columns, *(f"{c}-seed-std" for c in columns), *COST_FIELDS]
+    return [*KEY_FIELDS, *columns, *(f"{c}-seed-std" for c in columns), *(f"{c}-ci-low" for c in columns),
+            *(f"{c}-ci-high" for c in columns), *COST_FIELDS]
 
 
 @attrs.frozen
@@ -42,9 +53,12 @@ class Results:
     per_recipe: list[dict[str, Any]]
     per_subject: list[dict[str, Any]]
     per_prompt_kind: list[dict[str, Any]]
+    per_class_type: list[dict[str, Any]] = attrs.field(factory=list)
+    paired: list[dict[str, Any]] = attrs.field(factory=list)
 
     def all_rows(self) -> list[dict[str, Any]]:
-        return [*self.per_image, *self.per_recipe, *self.per_subject, *self.per_prompt_kind]
+        return [*self.per_image, *self.per_recipe, *self.per_subject, *self.per_prompt_kind, *self.per_class_type,
+                *self.paired]
 
     def recipe_row(self, recipe: str) -> dict[str, Any] | None:
         return next((row for row in self.per_recipe if row["recipe"] == recipe), None)
@@ -67,13 +81,16 @@ def _blank(columns: Sequence[str]) -> dict[str, Any]:
 
 
 def image_rows(jobs: Sequence[Job], traces: dict[str, dict[str, Any]], scores: dict[str, dict[str, float]],
-               columns: Sequence[str], data_root: str) -> list[dict[str, Any]]:
-    """One row per generated image; ``image`` relative to OUT, ``reference`` relative to --data."""
+               columns: Sequence[str], data_root: str, names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """One row per generated image; ``image`` relative to OUT, ``reference`` relative to --data.
+
+    ``names``: {recipe folder: recipe name} (the label; default: the folder name)."""
+    names = names or {}
     rows = []
     for job in jobs:
         totals = traces[job.key].get("totals", {})
         row = _blank(columns)
-        row.update(scope="image", recipe=job.recipe, subject=job.subject.name, **{"class": job.subject.class_name},
+        row.update(scope="image", recipe=names.get(job.recipe, job.recipe), subject=job.subject.name, **{"class": job.subject.class_name},
                    live=job.subject.live, prompt_kind=job.prompt.kind.value, prompt_index=job.prompt.index,
                    prompt=job.generation_prompt, clip_prompt=job.clip_prompt, seed=job.seed,
                    image=os.path.relpath(job.image_path("."), ".").replace(os.sep, "/"),
@@ -120,6 +137,10 @@ def group(rows: Sequence[dict[str, Any]], keys: Sequence[str], scope: str,
             row.update({"class": members[0]["class"], "live": members[0]["live"]})
         for column in [*columns, *COST_FIELDS]:
             row[column] = mean(m[column] for m in members)
+        for column in columns:
+            interval = bootstrap_interval(job_values(members, column), "|".join([scope, *map(str, key), column]))
+            if interval is not None:
+                row[f"{column}-ci-low"], row[f"{column}-ci-high"] = _round(interval.low), _round(interval.high)
         if scope == "recipe":
             for column in columns:
                 per_seed = [mean(m[column] for m in members if m["seed"] == seed)
@@ -129,8 +150,29 @@ def group(rows: Sequence[dict[str, Any]], keys: Sequence[str], scope: str,
     return out
 
 
+def paired_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """One ``paired`` row per pair (A, B) of recipes, A before B in command-line order: A - B."""
+    recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != REAL_IMAGES]
+    by_recipe = {name: [row for row in rows if row["recipe"] == name] for name in recipes}
+    out = []
+    for i, first in enumerate(recipes):
+        for second in recipes[i + 1:]:
+            row = _blank(columns)
+            row.update(scope="paired", recipe=first, versus=second)
+            for column in columns:
+                diff = paired_difference(job_values(by_recipe[first], column), job_values(by_recipe[second], column),
+                                         pair_key("recipe", first, second, column))
+                if diff is None:
+                    continue
+                row[column] = _round(diff.mean)
+                row[f"{column}-ci-low"], row[f"{column}-ci-high"] = _round(diff.low), _round(diff.high)
+                row["images"] = max(row["images"] or 0, diff.n)
+            out.append(row)
+    return out
+
+
 def aggregate(generated: Sequence[dict[str, Any]], real: Sequence[dict[str, Any]], columns: Sequence[str]) -> Results:
-    """Per-image rows (generated, then real) -> :class:`Results` with the three aggregate tables."""
+    """Per-image rows (generated, then real) -> :class:`Results` with the aggregate tables and pairs."""
     rows = [*generated, *real]
     return Results(
         columns=tuple(columns),
@@ -138,4 +180,6 @@ def aggregate(generated: Sequence[dict[str, Any]], real: Sequence[dict[str, Any]
         per_recipe=group(rows, ("recipe",), "recipe", columns),
         per_subject=group(rows, ("recipe", "subject"), "subject", columns),
         per_prompt_kind=group(rows, ("recipe", "prompt_kind"), "prompt_kind", columns),
+        per_class_type=group(rows, ("recipe", "live"), "class_type", columns),
+        paired=paired_rows(generated, columns),
     )

@@ -5,7 +5,8 @@ Order of work, so that bad input costs nothing:
 1. load every recipe (``--set``, ``--tiny``), read the DreamBench folder, plan the jobs, resolve
    the metric configs, prove OUT writable, and check every image already in OUT against this
    run's recipes and inputs (each process does all of this, so all fail alike);
-2. the main process builds the metrics (a bad model id fails before any generation);
+2. the main process removes the ``.tmp-*`` files a killed run left in OUT (before any process
+   writes; a barrier follows) and builds the metrics (a bad model id fails before any generation);
 3. each process generates its slice of the plan (``plan.shard``) that is not done yet;
 4. after a barrier, the main process alone scores every image and the real images and writes
    ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``.
@@ -13,6 +14,7 @@ Order of work, so that bad input costs nothing:
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,10 +23,29 @@ import attrs
 
 from ezigen.errors import EzigenError
 from ezigen.evaluation.aggregate import Results, aggregate, image_rows, real_rows
+from ezigen.evaluation.comparability import describe, differences
 from ezigen.evaluation.dreambench import LIVE_CLASSES, DreamBench, read_dreambench
 from ezigen.evaluation.metric_set import DEFAULT_METRICS, describe_columns, metric_columns
-from ezigen.evaluation.plan import REAL_IMAGES, Selection, plan_jobs, recipe_folder, selected_subjects, shard
-from ezigen.evaluation.runner import RecipeRun, RunStats, generate, pending_jobs, read_trace
+from ezigen.evaluation.plan import (
+    REAL_IMAGES,
+    Selection,
+    plan_jobs,
+    recipe_folder,
+    selected_prompts,
+    selected_subjects,
+    shard,
+)
+from ezigen.evaluation.runner import (
+    RecipeRun,
+    RunStats,
+    amortised_cost,
+    generate,
+    pending_jobs,
+    read_encoding,
+    read_trace,
+)
+from ezigen.evaluation.tables import plural
+from ezigen.io import remove_stray_temp_files
 
 OUTPUT_FILES = ("results.csv", "results.json", "results.md", "fidelity_vs_text.png", "report.html")
 
@@ -41,6 +62,7 @@ class EvalRequest:
     metric_settings: tuple[str, ...] = ()
     device: str = "auto"
     bench: str = "dreambench"
+    batch_size: int = 1
 
 
 @attrs.frozen
@@ -86,6 +108,7 @@ def protocol_record(request: EvalRequest, bench: DreamBench, subjects: Sequence[
         "seeds": list(selection.seeds),
         "images_per_prompt": len(selection.seeds),
         "limit": selection.limit,
+        "prompt_indices": {s.name: [p.index for p in selected_prompts(bench, s, selection)] for s in subjects},
         "reference_index": selection.reference_index,
         "conditioning_images": {name: os.path.relpath(path, bench.root).replace(os.sep, "/")
                                 for name, path in conditioning.items()},
@@ -105,6 +128,7 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
     if request.bench != "dreambench":
         raise EzigenError(f"--bench {request.bench!r}: only 'dreambench' is supported")
     runs = load_runs(request.recipes, request.overrides, request.tiny)
+    confounds = differences([run.recipe for run in runs.values()])
     bench = read_dreambench(request.data)
     jobs = plan_jobs(bench, list(runs), request.selection)
     columns = metric_columns(request.metrics, request.metric_settings, tiny=request.tiny)
@@ -114,6 +138,14 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
     if workers.world > 1:
         log = _prefixed(log, f"[process {workers.rank + 1}/{workers.world}] ")
     try:
+        if workers.is_main:
+            for confound in confounds:
+                log("warning: " + describe(confound))
+        if workers.is_main:  # before any process writes: a killed run's half-written files
+            stray = remove_stray_temp_files(out)
+            if stray:
+                log(f"removed {plural(len(stray), 'temporary file')} left by an interrupted run")
+        workers.barrier()
         metrics = {}
         if workers.is_main:
             metrics = {c.column: c.build() for c in columns}
@@ -123,7 +155,7 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
         mine = [job for job in shard(jobs, workers.rank, workers.world) if job.key in todo]
         log(f"{len(jobs)} images planned, {len(todo)} to generate"
             + (f"; this process takes {len(mine)}" if workers.world > 1 else ""))
-        generated = generate(mine, runs, out, workers.device, log).generated
+        generated = generate(mine, runs, out, workers.device, log, request.batch_size).generated
         total = sum(workers.gather(generated))
         workers.barrier()
         if not workers.is_main:
@@ -132,6 +164,20 @@ def evaluate(request: EvalRequest, log: Callable[[str], None] = lambda _: None) 
         return _merge(request, bench, runs, jobs, columns, metrics, out, stats, workers.world, log)
     finally:
         workers.close()
+
+
+def amortised_traces(jobs: Sequence[Any], out: str) -> dict[str, dict[str, Any]]:
+    """{job key: trace} with each trace's totals replaced by its amortised cost (``runner.amortised_cost``):
+    a subject's recorded encoding spread equally over its (recipe, subject) images in this plan."""
+    counts = collections.Counter((job.recipe, job.subject.name) for job in jobs)
+    traces = {}
+    for job in jobs:
+        trace = read_trace(job, out) or {}
+        if "totals" in trace:
+            encoding = read_encoding(job, out)
+            trace["totals"] = amortised_cost(trace["totals"], encoding, counts[(job.recipe, job.subject.name)])
+        traces[job.key] = trace
+    return traces
 
 
 def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
@@ -145,15 +191,19 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen.evaluation.plot import write_plot
     from ezigen.evaluation.report_html import write_report
     from ezigen.evaluation.scoring import score_generated, score_real
+    from ezigen.evaluation.stats import method_record
+    from ezigen.provenance import library_versions
     from ezigen.evaluation.tables import write_csv, write_json, write_markdown
 
     subjects = selected_subjects(bench, request.selection)
     conditioning = {s.name: s.images[request.selection.reference_index] for s in subjects}
-    traces = {job.key: read_trace(job, out) or {} for job in jobs}
+    traces = amortised_traces(jobs, out)
     names = [c.column for c in columns]
     scores = score_generated(jobs, out, columns, metrics, log)
     real = score_real(subjects, conditioning, columns, metrics)
-    results = aggregate(image_rows(jobs, traces, scores, names, bench.root), real_rows(real, names, bench.root), names)
+    labels = {folder: run.recipe.name for folder, run in runs.items()}
+    results = aggregate(image_rows(jobs, traces, scores, names, bench.root, labels),
+                        real_rows(real, names, bench.root), names)
     header = {
         "ezigen_version": __version__,
         "bench": request.bench,
@@ -162,6 +212,9 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "recipes": [{"name": run.recipe.name, "folder": f"images/{folder}", "source": run.recipe.source,
                      "recipe": run.recipe.to_data()} for folder, run in runs.items()],
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
+        "comparability": differences([run.recipe for run in runs.values()]),
+        "statistics": method_record(),
+        "provenance": {"versions": library_versions()},
     }
     paths = {name: os.path.join(out, name) for name in OUTPUT_FILES}
     write_csv(paths["results.csv"], results)
@@ -173,5 +226,5 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
             os.remove(paths["fidelity_vs_text.png"])
         del paths["fidelity_vs_text.png"]
     plot = "fidelity_vs_text.png" if "fidelity_vs_text.png" in paths else None
-    write_report(paths["report.html"], out, results, header, subjects, list(runs), bench.root, plot)
+    write_report(paths["report.html"], out, results, header, subjects, list(labels.values()), bench.root, plot)
     return EvalOutcome(results, header, paths, stats)

@@ -7,7 +7,12 @@ Selection (``ezigen eval`` options):
 - ``seeds``: one image per seed per prompt (default: ``images_per_prompt`` seeds 0, 1, ...;
   DreamBench's protocol is 4 images per prompt, BENCHMARKS §2.1). Every recipe gets the same
   seeds, so with the same sampler and resolution it starts from the same initial noise;
-- ``limit`` N: the first N selected subjects x the first N prompts x 1 image (a smoke run).
+- ``limit`` N (a smoke run that still shows spread and pairs): N subjects x N prompts x
+  min(N, 2) seeds, chosen to cover the benchmark's strata. Subjects: the selected ones taken
+  alternately by class type in file order (DreamBench, N = 2: the first object ``backpack`` and
+  the first live subject ``cat``); prompts: each subject's list taken alternately by prompt
+  kind, each kind in list order (objects: recontextualization p00, property p20; live:
+  recontextualization p00, accessorization p10); seeds: the first two (0, 1).
 
 Each :class:`Job` is one image: it owns the folder ``OUT/images/<recipe>/<subject>/pNN-sSEED/``
 (``image.png``, ``trace.json``, ``recipe.yaml``, as ``ezigen generate`` writes them), where NN
@@ -20,15 +25,18 @@ import functools
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import attrs
 
 from ezigen.errors import EzigenError
 from ezigen.evaluation.dreambench import DreamBench, PromptTemplate, Subject
 
+T = TypeVar("T")
 DEFAULT_IMAGES_PER_PROMPT = 4
 REAL_IMAGES = "real-images"  # the name of the real-vs-real row; no recipe may use it
+LIMIT_SEEDS = 2  # --limit N runs min(N, 2) seeds: two are the fewest that give a spread over seeds
 
 
 @attrs.frozen
@@ -56,7 +64,7 @@ class Selection:
         else:
             seeds = tuple(range(images_per_prompt or DEFAULT_IMAGES_PER_PROMPT))
         if limit is not None:
-            seeds = seeds[:1]
+            seeds = seeds[:min(limit, LIMIT_SEEDS)]
         if unique_token and not re.fullmatch(r"\S+", unique_token):
             raise EzigenError(f"--unique-token {unique_token!r}: expected one word without spaces, e.g. sks")
         return cls(tuple(subjects) or None, prompts_per_subject, seeds, limit, reference_index, unique_token)
@@ -112,16 +120,31 @@ def selected_subjects(bench: DreamBench, selection: Selection) -> list[Subject]:
     if len({s.name for s in subjects}) != len(subjects):
         raise EzigenError("--subjects: a subject is named twice")
     if selection.limit is not None:
-        subjects = subjects[:selection.limit]
+        subjects = alternate(subjects, lambda s: s.live, selection.limit)
     return subjects
+
+
+def alternate(items: Sequence[T], kind: Callable[[T], object], count: int) -> list[T]:
+    """``count`` items taken round-robin over their kinds (kinds in order of first appearance, each kind's
+    items in order), returned in their original order: [o1, o2, l1, o3] by live/object, 2 -> [o1, l1]."""
+    queues: dict[object, list[T]] = {}
+    for item in items:
+        queues.setdefault(kind(item), []).append(item)
+    chosen: list[T] = []
+    while len(chosen) < count and any(queues.values()):
+        for queue in queues.values():
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    order = {id(item): i for i, item in enumerate(items)}
+    return sorted(chosen, key=lambda item: order[id(item)])
 
 
 def selected_prompts(bench: DreamBench, subject: Subject, selection: Selection) -> tuple[PromptTemplate, ...]:
     prompts = bench.prompts_for(subject)
-    count = selection.prompts_per_subject or len(prompts)
+    prompts = prompts[:selection.prompts_per_subject or len(prompts)]
     if selection.limit is not None:
-        count = min(count, selection.limit)
-    return prompts[:count]
+        return tuple(alternate(prompts, lambda p: p.kind, selection.limit))
+    return prompts
 
 
 def conditioning_image(subject: Subject, index: int) -> str:

@@ -1,13 +1,20 @@
 """``fidelity_vs_text.png``: DINO (subject fidelity, y) against CLIP-T (text alignment, x), one
-point per recipe, the real-vs-real DINO as a dashed line; drawn with Pillow (no plotting
-dependency). Higher and further right is better; a recipe that copies the subject ("copy-paste")
-sits high and left, a text-only model low and right (BENCHMARKS §2.3).
+point per recipe with its 95 % CI as error bars in both directions and its number of images,
+the real-vs-real DINO as a dashed line; drawn with Pillow (no plotting dependency). Higher and
+further right is better; a recipe that copies the subject ("copy-paste") sits high and left, a
+text-only model low and right (BENCHMARKS §2.3).
+
+Axes (:func:`axis_range`): each spans every point, every CI end and (y) the real-vs-real line,
+and at least ``MIN_SPAN`` = 0.2 cosine, so a gap of 0.01 looks like 5 % of the axis, never like
+its whole height.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+import attrs
 
 from ezigen.evaluation.plan import REAL_IMAGES
 from ezigen.images import save_image_atomic
@@ -27,23 +34,47 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
-def _range(values: Sequence[float]) -> tuple[float, float]:
+MIN_SPAN = 0.2
+
+
+def axis_range(values: Sequence[float], min_span: float = MIN_SPAN) -> tuple[float, float]:
+    """(low, high): ``values`` with an 8 % margin, at least ``min_span`` wide, kept inside [0, 1] when they are."""
     low, high = min(values), max(values)
-    pad = max((high - low) * 0.12, 0.02)
-    return low - pad, high + pad
+    pad = (high - low) * 0.08
+    low, high = low - pad, high + pad
+    if high - low < min_span:
+        centre = (low + high) / 2
+        low, high = centre - min_span / 2, centre + min_span / 2
+    if 0.0 <= min(values) and max(values) <= 1.0:
+        span = min(high - low, 1.0)
+        low = min(max(low, 0.0), 1.0 - span)
+        high = low + span
+    return low, high
 
 
-def plot_points(points: Sequence[tuple[str, float, float]], real_dino: float | None, x_label: str = "CLIP-T",
+@attrs.frozen
+class Point:
+    """One recipe: its mean (x, y), their CIs (None: no bar) and its number of images."""
+
+    label: str
+    x: float
+    y: float
+    x_ci: tuple[float, float] | None = None
+    y_ci: tuple[float, float] | None = None
+    images: int | None = None
+
+
+def plot_points(points: Sequence[Point], real_dino: float | None, x_label: str = "CLIP-T",
                 y_label: str = "DINO") -> Any:
-    """A PIL image: ``points`` = [(label, x, y)], ``real_dino`` a dashed reference line (or None)."""
+    """A PIL image of ``points`` with CI bars, ``real_dino`` a dashed reference line (or None)."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(image)
     font, small = _font(15), _font(12)
-    xs = [p[1] for p in points] or [0.25]
-    ys = [p[2] for p in points] + ([real_dino] if real_dino is not None else []) or [0.5]
-    (x0, x1), (y0, y1) = _range(xs), _range(ys)
+    xs = [v for p in points for v in (p.x, *(p.x_ci or ()))] or [0.25]
+    ys = [v for p in points for v in (p.y, *(p.y_ci or ()))] + ([real_dino] if real_dino is not None else [])
+    (x0, x1), (y0, y1) = axis_range(xs), axis_range(ys or [0.5])
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def to_px(x: float, y: float) -> tuple[float, float]:
@@ -62,29 +93,52 @@ def plot_points(points: Sequence[tuple[str, float, float]], real_dino: float | N
         draw.text((LEFT - 8, py), f"{fy:.3f}", fill="black", font=small, anchor="rm")
     draw.text((LEFT + plot_w / 2, HEIGHT - 22), f"{x_label} (text alignment)", fill="black", font=font, anchor="ms")
     draw.text((12, TOP - 18), f"{y_label} (subject fidelity)", fill="black", font=font, anchor="ls")
-    draw.text((WIDTH - RIGHT, TOP - 18), "DreamBench: one point per recipe", fill=(90, 90, 90), font=small,
-              anchor="rs")
+    draw.text((WIDTH - RIGHT, TOP - 18), "one point per recipe; bars: 95 % CI over subjects", fill=(90, 90, 90),
+              font=small, anchor="rs")
     if real_dino is not None:
         _, py = to_px(x0, real_dino)
         for start in range(LEFT, LEFT + plot_w, 12):
             draw.line((start, py, min(start + 6, LEFT + plot_w), py), fill=(120, 120, 120), width=2)
-        draw.text((LEFT + plot_w - 4, py - 4), f"real vs real {real_dino:.3f}", fill=(90, 90, 90), font=small,
-                  anchor="rd")
-    for i, (label, x, y) in enumerate(points):
-        px, py = to_px(x, y)
+        below = py - TOP < 24  # near the top edge the label goes under the line, clear of the caption
+        draw.text((LEFT + plot_w - 4, py + 4 if below else py - 4), f"real images (real vs real) {real_dino:.3f}",
+                  fill=(90, 90, 90), font=small, anchor="ra" if below else "rd")
+    for i, point in enumerate(points):
+        px, py = to_px(point.x, point.y)
         colour = PALETTE[i % len(PALETTE)]
+        if point.y_ci is not None:
+            (_, top), (_, bottom) = to_px(point.x, point.y_ci[1]), to_px(point.x, point.y_ci[0])
+            draw.line((px, top, px, bottom), fill=colour, width=2)
+            draw.line((px - 5, top, px + 5, top), fill=colour, width=2)
+            draw.line((px - 5, bottom, px + 5, bottom), fill=colour, width=2)
+        if point.x_ci is not None:
+            (left, _), (right, _) = to_px(point.x_ci[0], point.y), to_px(point.x_ci[1], point.y)
+            draw.line((left, py, right, py), fill=colour, width=2)
+            draw.line((left, py - 5, left, py + 5), fill=colour, width=2)
+            draw.line((right, py - 5, right, py + 5), fill=colour, width=2)
         draw.ellipse((px - 6, py - 6, px + 6, py + 6), fill=colour, outline="black")
-        text = f"{label} ({x:.3f}, {y:.3f})"
+        count = f", {point.images} images" if point.images is not None else ""
+        text = f"{point.label} ({point.x:.3f}, {point.y:.3f}{count})"
         right_side = px + 10 + draw.textlength(text, font=small) < WIDTH - RIGHT
-        draw.text((px + 10 if right_side else px - 10, py), text, fill=colour, font=small,
+        draw.text((px + 10 if right_side else px - 10, py - 10), text, fill=colour, font=small,
                   anchor="lm" if right_side else "rm")
     return image
 
 
+def _ci(row: dict[str, Any], column: str) -> tuple[float, float] | None:
+    low, high = row.get(f"{column}-ci-low"), row.get(f"{column}-ci-high")
+    return None if low is None or high is None else (low, high)
+
+
+def recipe_points(per_recipe: Sequence[dict[str, Any]], x: str = "clip-t", y: str = "dino") -> list[Point]:
+    """The plotted points of the per-recipe rows (the real-vs-real row is the line, not a point)."""
+    return [Point(row["recipe"], row[x], row[y], _ci(row, x), _ci(row, y), row.get("images"))
+            for row in per_recipe
+            if row["recipe"] != REAL_IMAGES and row.get(x) is not None and row.get(y) is not None]
+
+
 def write_plot(path: str, per_recipe: Sequence[dict[str, Any]], x: str = "clip-t", y: str = "dino") -> bool:
     """Write the plot from the per-recipe rows; False (nothing written) when ``x`` or ``y`` was not computed."""
-    points = [(row["recipe"], row[x], row[y]) for row in per_recipe
-              if row["recipe"] != REAL_IMAGES and row.get(x) is not None and row.get(y) is not None]
+    points = recipe_points(per_recipe, x, y)
     if not points:
         return False
     real = next((row.get(y) for row in per_recipe if row["recipe"] == REAL_IMAGES), None)

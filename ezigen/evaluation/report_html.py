@@ -1,11 +1,18 @@
-"""``report.html``: the scores, then per subject its real images and a grid with one row per
-prompt and one column per recipe (every seed's image, with its scores).
+"""``report.html``: the scores with their CIs, the paired differences, the per class type and per
+prompt kind tables, the plot and the protocol; then per subject its real images and a grid with
+one row per prompt and one column per recipe (every seed's image, with its scores).
 
 Viewable offline and self-contained in OUT: no script, no external style sheet or font; images
-are relative links (``images/...``, ``references/...``, ``fidelity_vs_text.png``) loaded lazily,
-so a full run (thousands of images) opens quickly. The real images are copied into
-``OUT/references/<subject>/`` as thumbnails (longer side <= 256 px), so the report does not
-depend on where --data lives.
+are relative links loaded lazily, so a full run (thousands of images) opens quickly. The page
+shows small JPEG copies, each a link to its full image:
+
+- ``OUT/references/<subject>/NN.jpg``: the real images (longer side <= 256 px), so the report
+  does not depend on where --data lives (rewritten every run: never stale);
+- ``OUT/thumbnails/images/<recipe>/<subject>/pNN-sSEED.jpg``: the generated images (longer
+  side <= 256 px; rewritten when older than the image).
+
+Labels are the tables' (``ezigen.evaluation.tables``): the recipe's exact name, "real images"
+for the real-vs-real row.
 """
 
 from __future__ import annotations
@@ -19,7 +26,21 @@ from urllib.parse import quote
 from ezigen.evaluation.aggregate import Results
 from ezigen.evaluation.dreambench import Subject
 from ezigen.evaluation.plan import REAL_IMAGES
-from ezigen.evaluation.tables import plural, recipe_table, score_text, title
+from ezigen.evaluation.tables import (
+    CI_NOTE,
+    PAIRED_NOTE,
+    Table,
+    comparability_lines,
+    kind_table,
+    metric_line,
+    paired_table,
+    plural,
+    protocol_lines,
+    recipe_label,
+    recipe_rows_table,
+    score_text,
+    title,
+)
 from ezigen.io import atomic_path, write_text_atomic
 
 THUMBNAIL = 256
@@ -34,27 +55,43 @@ figure.real img { width: 120px; }
 figure.conditioning img { outline: 3px solid #d62728; }
 figcaption { font-size: 11px; color: #444; max-width: 160px; }
 nav a { margin-right: 0.6em; }
-.kind { color: #777; font-size: 11px; }
+.kind, .note { color: #666; font-size: 12px; }
 """
 
 
-def write_reference_thumbnails(out: str, subjects: Sequence[Subject]) -> dict[str, str]:
-    """Thumbnails of every real image: {absolute source path: path relative to OUT}."""
+def _thumbnail(source: str, target: str) -> None:
+    """A JPEG copy of ``source`` at ``target`` with the longer side at most THUMBNAIL px."""
     from PIL import Image
 
     from ezigen.images import load_image
 
+    image = load_image(source, what="image")
+    image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with atomic_path(target) as tmp:
+        image.save(tmp, format="JPEG", quality=90)
+
+
+def write_reference_thumbnails(out: str, subjects: Sequence[Subject]) -> dict[str, str]:
+    """Thumbnails of every real image: {absolute source path: path relative to OUT}."""
     links = {}
     for subject in subjects:
-        folder = os.path.join(out, "references", subject.name)
-        os.makedirs(folder, exist_ok=True)
         for source in subject.images:
-            name = os.path.splitext(os.path.basename(source))[0] + ".jpg"
-            image = load_image(source, what="reference image")  # rewritten every time: never stale
-            image.thumbnail((THUMBNAIL, THUMBNAIL), Image.Resampling.LANCZOS)
-            with atomic_path(os.path.join(folder, name)) as tmp:
-                image.save(tmp, format="JPEG", quality=90)
-            links[source] = f"references/{subject.name}/{name}"
+            link = f"references/{subject.name}/{os.path.splitext(os.path.basename(source))[0]}.jpg"
+            _thumbnail(source, os.path.join(out, link))
+            links[source] = link
+    return links
+
+
+def write_generated_thumbnails(out: str, images: Sequence[str]) -> dict[str, str]:
+    """Thumbnails of generated images (paths relative to OUT): {image: thumbnail}, both relative to OUT."""
+    links = {}
+    for image in images:
+        link = "thumbnails/" + os.path.dirname(image) + ".jpg"  # images/R/S/p00-s0/image.png -> .../p00-s0.jpg
+        source, target = os.path.join(out, image), os.path.join(out, link)
+        if not os.path.isfile(target) or os.path.getmtime(target) < os.path.getmtime(source):
+            _thumbnail(source, target)
+        links[image] = link
     return links
 
 
@@ -66,68 +103,85 @@ def _scores_line(row: dict[str, Any], columns: Sequence[str]) -> str:
     return " · ".join(f"{html.escape(title(c))} {score_text(row[c])}" for c in columns if row.get(c) is not None)
 
 
-def _markdown_table_to_html(lines: Sequence[str]) -> str:
-    """The per-recipe markdown table (tables.recipe_table) as an HTML table."""
-    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")]
-            for line in lines if not line.startswith("|---")]
-    head, body = rows[0], rows[1:]
-    out = ["<table><thead><tr>", *(f"<th>{html.escape(h)}</th>" for h in head), "</tr></thead><tbody>"]
-    for row in body:
-        out.append("<tr>" + "".join(f"<td>{html.escape(c.strip('`'))}</td>" for c in row) + "</tr>")
+def html_table(table: Table, css: str = "") -> str:
+    head, rows = table
+    out = [f'<table{f" class={css!r}" if css else ""}><thead><tr>', *(f"<th>{html.escape(h)}</th>" for h in head),
+           "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
     out.append("</tbody></table>")
     return "".join(out)
 
 
+def _figure(image: str | None, thumbnail: str, alt: str, caption: str, css: str = "") -> str:
+    """A thumbnail, linked to the full ``image`` when there is one, with its caption."""
+    img = f'<img loading="lazy" src="{_src(thumbnail)}" alt="{html.escape(alt)}">'
+    if image is not None:
+        img = f'<a href="{_src(image)}">{img}</a>'
+    return f'<figure{f" class={css!r}" if css else ""}>{img}<figcaption>{caption}</figcaption></figure>'
+
+
 def render_report(results: Results, header: dict[str, Any], subjects: Sequence[Subject], recipes: Sequence[str],
-                  references: dict[str, str], data_root: str, plot: str | None) -> str:
-    columns = results.columns
+                  references: dict[str, str], data_root: str, plot: str | None,
+                  thumbnails: dict[str, str] | None = None) -> str:
+    """The page; ``recipes`` are recipe names in command-line order, ``references`` {real image: thumbnail},
+    ``thumbnails`` {generated image: thumbnail} (default: the full images)."""
     protocol = header["protocol"]
     parts = ["<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>DreamBench report</title>", f"<style>{STYLE}</style></head><body>",
              "<h1>DreamBench report</h1>",
              f"<p>{plural(len(subjects), 'subject')} × {plural(protocol['prompts_per_subject'], 'prompt')} × "
              f"{plural(len(protocol['seeds']), 'seed')}; recipes: {html.escape(', '.join(recipes))}. "
-             "Scores are cosine similarities; "
-             "<em>cond.</em> columns compare with the conditioning image only (outlined in red).</p>",
-             "<h2>Scores per recipe</h2>", _markdown_table_to_html(recipe_table(results))]
+             "Scores are cosine similarities (0–1); <em>cond.</em> columns compare with the conditioning image only "
+             "(outlined in red); the real images row scores each real image against the subject's other real "
+             "images (the ceiling).</p>",
+             *(f"<p><strong>Warning:</strong> {html.escape(line)}.</p>" for line in comparability_lines(header)),
+             "<h2>Scores per recipe</h2>", f"<p class='note'>{html.escape(CI_NOTE)}</p>",
+             html_table(recipe_rows_table(results))]
+    if results.paired:
+        parts += ["<h2>Paired differences</h2>", f"<p class='note'>{html.escape(PAIRED_NOTE)}</p>",
+                  html_table(paired_table(results))]
     if plot:
-        parts.append(f'<p><img src="{_src(plot)}" alt="DINO against CLIP-T, one point per recipe" width="800"></p>')
+        parts.append(f'<p><img src="{_src(plot)}" alt="DINO against CLIP-T, one point per recipe, with 95 % CIs" '
+                     'width="800"></p>')
+    parts += ["<h2>Per class type</h2>", html_table(kind_table(results, "class_type")),
+              "<h2>Per prompt kind</h2>", html_table(kind_table(results, "prompt_kind")),
+              "<h2>Protocol</h2><ul>", *(f"<li>{html.escape(line)}</li>" for line in protocol_lines(header)),
+              *(f"<li>{html.escape(metric_line(m))}</li>" for m in header["metrics"]), "</ul>"]
     parts.append("<nav>" + "".join(f'<a href="#subject-{html.escape(s.name)}">{html.escape(s.name)}</a>'
                                    for s in subjects) + "</nav>")
     generated = [r for r in results.per_image if r["recipe"] != REAL_IMAGES]
+    thumbnails = thumbnails or {r["image"]: r["image"] for r in generated}
     real = {r["image"]: r for r in results.per_image if r["recipe"] == REAL_IMAGES}
     by_subject = {(r["recipe"], r["subject"]): r for r in results.per_subject}
     for subject in subjects:
-        parts.append(_subject_section(subject, recipes, generated, real, by_subject, columns, references, data_root))
+        parts.append(_subject_section(subject, recipes, generated, real, by_subject, results.columns, references,
+                                      thumbnails, data_root))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
 def _subject_section(subject: Subject, recipes: Sequence[str], generated: Sequence[dict[str, Any]],
                      real: dict[str, dict[str, Any]], by_subject: dict[tuple[str, str], dict[str, Any]],
-                     columns: Sequence[str], references: dict[str, str], data_root: str) -> str:
+                     columns: Sequence[str], references: dict[str, str], thumbnails: dict[str, str],
+                     data_root: str) -> str:
     kind = "live" if subject.live else "object"
     parts = [f'<section id="subject-{html.escape(subject.name)}">',
              f"<h2>{html.escape(subject.name)} "
              f"<span class='kind'>({html.escape(subject.class_name)}, {kind})</span></h2>",
              "<div>"]
     for source in subject.images:
-        row = real.get(os.path.relpath(source, data_root).replace(os.sep, "/"), {})
+        relative = os.path.relpath(source, data_root).replace(os.sep, "/")
+        row = real.get(relative, {})
         conditioning = row.get("reference") == row.get("image")
         label = os.path.basename(source) + (" · conditioning" if conditioning else "")
-        css = "real conditioning" if conditioning else "real"
-        parts.append(f'<figure class="{css}"><img src="{_src(references[source])}" alt="{html.escape(label)}">'
-                     f"<figcaption>{html.escape(label)}<br>{_scores_line(row, columns) if row else ''}</figcaption>"
-                     "</figure>")
+        caption = f"{html.escape(label)}<br>{_scores_line(row, columns) if row else ''}"
+        # no link: OUT holds only the thumbnail of a real image (the full one lives under --data)
+        parts.append(_figure(None, references[source], label, caption, "real conditioning" if conditioning else "real"))
     parts.append("</div>")
-    summary = [[name, by_subject.get((name, subject.name))] for name in [*recipes, REAL_IMAGES]]
-    parts.append("<table><thead><tr><th>recipe</th><th>images</th>"
-                 + "".join(f"<th>{html.escape(title(c))}</th>" for c in columns) + "</tr></thead><tbody>")
-    for name, row in summary:
-        if row is not None:
-            parts.append(f"<tr><td>{html.escape(name)}</td><td>{row['images']}</td>"
-                         + "".join(f"<td>{score_text(row[c])}</td>" for c in columns) + "</tr>")
-    parts.append("</tbody></table>")
+    head = ["recipe", "images", *map(title, columns)]
+    rows = [[recipe_label(name), str(row["images"]), *(score_text(row[c]) for c in columns)]
+            for name in [*recipes, REAL_IMAGES] if (row := by_subject.get((name, subject.name))) is not None]
+    parts.append(html_table((head, rows)))
     mine = [r for r in generated if r["subject"] == subject.name]
     prompts = list(dict.fromkeys((r["prompt_index"], r["prompt"], r["prompt_kind"]) for r in mine))
     parts.append('<table class="grid"><thead><tr><th>prompt</th>'
@@ -137,9 +191,8 @@ def _subject_section(subject: Subject, recipes: Sequence[str], generated: Sequen
         for name in recipes:
             cells = [r for r in mine if r["recipe"] == name and r["prompt_index"] == index]
             parts.append("<td>" + "".join(
-                f'<figure><a href="{_src(r["image"])}"><img loading="lazy" src="{_src(r["image"])}" '
-                f'alt="{html.escape(name)}, seed {r["seed"]}"></a><figcaption>seed {r["seed"]}<br>'
-                f"{_scores_line(r, columns)}</figcaption></figure>" for r in cells) + "</td>")
+                _figure(r["image"], thumbnails.get(r["image"], r["image"]), f"{name}, seed {r['seed']}",
+                        f"seed {r['seed']}<br>{_scores_line(r, columns)}") for r in cells) + "</td>")
         parts.append("</tr>")
     parts.append("</tbody></table></section>")
     return "\n".join(parts)
@@ -148,4 +201,6 @@ def _subject_section(subject: Subject, recipes: Sequence[str], generated: Sequen
 def write_report(path: str, out: str, results: Results, header: dict[str, Any], subjects: Sequence[Subject],
                  recipes: Sequence[str], data_root: str, plot: str | None) -> None:
     references = write_reference_thumbnails(out, subjects)
-    write_text_atomic(path, render_report(results, header, subjects, recipes, references, data_root, plot))
+    thumbnails = write_generated_thumbnails(out, [r["image"] for r in results.per_image if r["recipe"] != REAL_IMAGES])
+    write_text_atomic(path, render_report(results, header, subjects, recipes, references, data_root, plot,
+                                          thumbnails))
