@@ -36,6 +36,9 @@ def command(recipe, prompt, subjects, subject_prompt, seed, num_images, override
 
     loaded = load_recipe(recipe, overrides, tiny=tiny)
     out = prepare_output_dir(out or default_out(loaded.name))
+    from ezigen.locking import output_lock
+
+    click.get_current_context().with_resource(output_lock(out))  # one run per --out, held until the end
     if subjects:  # fail on a bad image before loading any model
         from ezigen.images import load_image
 
