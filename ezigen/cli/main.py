@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         group = build_cli()
         group.main(args=argv, prog_name="ezigen", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: keep 130
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:

@@ -8,7 +8,8 @@ Order of work, so that bad input costs nothing:
 2. the main process builds the metrics (a bad model id fails before any generation);
 3. each process generates its slice of the plan (``plan.shard``) that is not done yet;
 4. after a barrier, the main process alone scores every image and the real images and writes
-   ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``.
+   ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``
+   as one set (``results_set.py``: staged, renamed together, ``results.complete`` written last).
 """
 
 from __future__ import annotations
@@ -144,6 +145,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen._version import __version__
     from ezigen.evaluation.plot import write_plot
     from ezigen.evaluation.report_html import write_report
+    from ezigen.evaluation.results_set import ResultsSet
     from ezigen.evaluation.scoring import score_generated, score_real
     from ezigen.evaluation.tables import write_csv, write_json, write_markdown
 
@@ -163,7 +165,8 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
                      "recipe": run.recipe.to_data()} for folder, run in runs.items()],
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
     }
-    paths = {name: os.path.join(out, name) for name in OUTPUT_FILES}
+    staged = ResultsSet(out, OUTPUT_FILES)  # written aside, published together with a marker (results_set.py)
+    paths = staged.paths
     write_csv(paths["results.csv"], results)
     write_json(paths["results.json"], results, header)
     write_markdown(paths["results.md"], results, header)
@@ -174,4 +177,4 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         del paths["fidelity_vs_text.png"]
     plot = "fidelity_vs_text.png" if "fidelity_vs_text.png" in paths else None
     write_report(paths["report.html"], out, results, header, subjects, list(runs), bench.root, plot)
-    return EvalOutcome(results, header, paths, stats)
+    return EvalOutcome(results, header, staged.publish(), stats)
