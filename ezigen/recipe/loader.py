@@ -161,6 +161,16 @@ def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool 
     return recipe
 
 
+def resolve_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool = False,
+                   components: Any = None) -> tuple[Recipe, str]:
+    """(validated recipe, its fully resolved YAML text): the one path behind ``recipes validate`` and
+    ``recipes show --resolved``, so that a recipe that validates also resolves and prints."""
+    from ezigen.recipe.yaml_loader import dump_yaml
+
+    recipe = load_recipe(name_or_path, overrides, tiny=tiny, components=components)
+    return recipe, dump_yaml(recipe.to_data())
+
+
 def check_requires(recipe: Recipe, components: Any) -> None:
     """``requires: {plugin: spec}`` -> each plugin present at a matching version."""
     if not recipe.requires:
