@@ -112,3 +112,15 @@ def test_validate_and_show_resolved_agree(tmp_path, capsys):
     code_v, out_v, _ = run_cli(["recipes", "validate", "ezigen-sd21-base"], capsys)
     code_s, out_s, _ = run_cli(["recipes", "show", "--resolved", "ezigen-sd21-base"], capsys)
     assert code_v == code_s == 0 and load_recipe("ezigen-sd21-base").to_data() == load_yaml_text(out_s)
+
+
+@pytest.mark.parametrize("override", ["refinement.stop.type=fixed", "refinement.renoise=snap"])
+def test_set_into_a_null_section_names_it_instead_of_turning_it_on(capsys, override):
+    code, _, err = run_cli(["recipes", "validate", "ablations/ezigen-sd21-single-pass", "--set", override], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "refinement is null in this recipe" in err and "--set refinement={}" in err
+    assert "ezigen-sd21-single-pass.yaml:6" in err  # where the recipe says null
+    enabled = load_recipe("ablations/ezigen-sd21-single-pass", ["refinement={}", override])
+    assert enabled.refinement is not None  # asked for explicitly: refinement on, with that key set
+    with pytest.raises(RecipeError, match="subject_encoder is null in this recipe"):
+        load_recipe("text-only-sd21-base", ["subject_encoder.type=clip"])

@@ -130,7 +130,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     for expression in overrides:
         parts, value = parse_override(expression)
         node = data
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
+            if part in node and node[part] is None:
+                _refuse_null_section(".".join(parts[: depth + 1]), ".".join(parts), node)
             if not isinstance(node.get(part), dict):
                 node[part] = LocatedDict()
             node = node[part]
@@ -142,6 +144,16 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         if isinstance(node, LocatedDict):
             node.locations[parts[-1]] = f"--set {'.'.join(parts)}"
     return data
+
+
+def _refuse_null_section(section: str, key: str, node: Any) -> None:
+    """``--set refinement.stop.type=fixed`` on ``refinement: null``: creating the section would silently
+    turn it on with every other key at its default, which is not what "change one key" means."""
+    example = "refinement.stop.type=..." if section == "refinement" else f"{key}=..."
+    where = getattr(node, "locations", {}).get(section.rsplit(".", 1)[-1])
+    raise RecipeError([Problem(f"--set {key}", f"{section} is null in this recipe, so {key} cannot be set",
+                               f"set `{example}` on a recipe with {section}, or `--set {section}={{}}` to enable "
+                               "it with its defaults", where)])
 
 
 def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool = False, components: Any = None) -> Recipe:
