@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ezigen.errors import WeightsError
-from ezigen.weights_file import check_keys, read_state_dict
+from ezigen.weights_file import check_keys, check_tensors, read_state_dict
 
 CHECKPOINT_FILES = ("model.safetensors", "pytorch_model.bin", "diffusion_pytorch_model.safetensors",
                     "diffusion_pytorch_model.bin")
@@ -60,6 +60,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
     check_destination(dst, overwrite)
     path = find_checkpoint_file(src)
     state, _meta = read_state_dict(path)
+    check_tensors(state, f"checkpoint {path!r}")
     state = _strip_prefixes(state)
     backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained), cache=False)
     fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)

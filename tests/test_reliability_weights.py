@@ -109,3 +109,59 @@ def test_a_destination_that_appears_during_the_work_is_not_clobbered(tmp_path, m
             dst.write_bytes(b"someone else's")
     assert dst.read_bytes() == b"someone else's"
     assert os.listdir(tmp_path) == ["out.bin"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_weights_are_refused_on_load_naming_the_key(ezigen_backbone_sd21, adapter_checkpoint, tmp_path,
+                                                                bad):
+    from ezigen.errors import WeightsError
+
+    _, state = adapter_checkpoint
+    key = sorted(state)[3]
+    damaged = {k: v.clone() for k, v in state.items()}
+    damaged[key].view(-1)[0] = bad
+    path = tmp_path / "adapter.safetensors"
+    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    fusion.load_weights_state(damaged)
+    fusion.save_weights(str(path))
+    fresh = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    untouched = {k: v.clone() for k, v in fresh.state_dict().items()}
+    with pytest.raises(WeightsError) as info:
+        fresh.load_weights(str(path))
+    assert key in str(info.value) and ("NaN" if bad != bad else "Inf") in str(info.value)
+    assert all(torch.equal(untouched[k], v) for k, v in fresh.state_dict().items())  # nothing half-loaded
+
+
+def test_generate_with_nan_weights_exits_2_instead_of_a_black_image(adapter_checkpoint, tmp_path, capsys,
+                                                                     ezigen_backbone_sd21, subject_path):
+    _, state = adapter_checkpoint
+    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    damaged = {k: v.clone() for k, v in state.items()}
+    damaged["learnable_weights"][0] = float("nan")
+    fusion.load_weights_state(damaged)
+    fusion.save_weights(str(tmp_path / "nan.safetensors"))
+    code, _, err = run_cli(["generate", "ablations/ezigen-sd21-single-pass", "--tiny", "--prompt", "a disc",
+                            "--subject", subject_path, "--set", f"fusion.weights={tmp_path / 'nan.safetensors'}",
+                            "--set", "sampling.steps=2", "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "learnable_weights (1 NaN of" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "image.png").exists()
+
+
+def test_non_finite_checkpoint_is_refused_by_convert_and_nothing_is_written(adapter_checkpoint, tmp_path, capsys):
+    _, state = adapter_checkpoint
+    damaged = {k: v.clone() for k, v in state.items()}
+    damaged["learnable_weights"][2] = float("nan")
+    src = tmp_path / "model.safetensors"
+    save_file(damaged, str(src))
+    code, _, err = convert(capsys, src, tmp_path / "out.safetensors")
+    assert code == 2 and "learnable_weights (1 NaN of" in err and "Traceback" not in err
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+def test_a_bin_checkpoint_with_non_tensor_values_or_integer_keys_is_one_message(adapter_checkpoint, tmp_path, capsys):
+    _, state = adapter_checkpoint
+    src = tmp_path / "pytorch_model.bin"
+    torch.save({**state, 7: torch.zeros(1), "step": 100}, str(src))
+    code, _, err = convert(capsys, src, tmp_path / "out.safetensors")
+    assert code == 2 and "Traceback" not in err
+    assert "keys that are not strings (1): 7" in err and "values that are not tensors (1): step (int)" in err
