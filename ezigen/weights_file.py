@@ -33,8 +33,13 @@ def save_weights(path: str, tensors: dict[str, Any], *, fusion: str, backbone: s
     }
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    from safetensors import SafetensorError
+
+    try:
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    except SafetensorError as exc:  # its write failures (no space, read-only) are I/O errors in all but type
+        raise OSError(f"{exc}") from None
 
 
 def read_state_dict(path: str) -> tuple[dict[str, Any], dict[str, str]]:

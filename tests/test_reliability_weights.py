@@ -165,3 +165,28 @@ def test_a_bin_checkpoint_with_non_tensor_values_or_integer_keys_is_one_message(
     code, _, err = convert(capsys, src, tmp_path / "out.safetensors")
     assert code == 2 and "Traceback" not in err
     assert "keys that are not strings (1): 7" in err and "values that are not tensors (1): step (int)" in err
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs (needs root and mount; skipped elsewhere): a real ENOSPC, not a simulated one."""
+    import subprocess
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_disk_is_one_message_and_leaves_the_old_file(adapter_checkpoint, full_disk, capsys):
+    src, _ = adapter_checkpoint
+    dst = full_disk / "ezigen.safetensors"
+    dst.write_bytes(b"previous result")
+    code, _, err = convert(capsys, src, dst, "--overwrite")
+    assert code == 2 and "Traceback" not in err
+    assert repr(str(dst)) in err and "No space left on device" in err
+    assert dst.read_bytes() == b"previous result"
+    assert os.listdir(full_disk) == ["ezigen.safetensors"]
