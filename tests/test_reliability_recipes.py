@@ -124,3 +124,13 @@ def test_set_into_a_null_section_names_it_instead_of_turning_it_on(capsys, overr
     assert enabled.refinement is not None  # asked for explicitly: refinement on, with that key set
     with pytest.raises(RecipeError, match="subject_encoder is null in this recipe"):
         load_recipe("text-only-sd21-base", ["subject_encoder.type=clip"])
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("training.betas=[2,-1]", "betas must each satisfy 0 <= beta < 1, got [2.0, -1.0]"),
+    ("sampling.feature_cache=/dev/null", "'/dev/null' exists and is not a folder"),
+    ("extends=ezigen-sd21-base", "extends cannot be set from the command line"),
+])
+def test_values_that_used_to_validate_and_then_crash_or_be_ignored_are_refused(capsys, override, fragment):
+    code, _, err = run_cli(["recipes", "validate", "ezigen-sd21-base", "--set", override], capsys)
+    assert code == 2 and fragment in err and "Traceback" not in err

@@ -115,6 +115,9 @@ def parse_override(expression: str) -> tuple[list[str], Any]:
     parts = key.strip().split(".")
     if not key.strip() or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
         raise RecipeError([Problem("--set", f"{key!r} is not a dotted key", "e.g. --set guidance.text_scale=5")])
+    if parts[0] == "extends":  # resolved before overrides apply: it would be accepted and silently ignored
+        raise RecipeError([Problem("--set extends", "extends cannot be set from the command line",
+                                   "write `extends: PARENT` in a recipe file and pass that file")])
     try:
         value = parse_scalar(value_text, source=f"--set {key}")
     except RecipeError as exc:
