@@ -134,3 +134,11 @@ def test_set_into_a_null_section_names_it_instead_of_turning_it_on(capsys, overr
 def test_values_that_used_to_validate_and_then_crash_or_be_ignored_are_refused(capsys, override, fragment):
     code, _, err = run_cli(["recipes", "validate", "ezigen-sd21-base", "--set", override], capsys)
     assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_tiny_never_drops_a_missing_local_weights_file(tmp_path):
+    missing = tmp_path / "runs" / "adapter.safetensors"
+    path = write(tmp_path, f"extends: ablations/ezigen-sd21-single-pass\nfusion:\n  weights: {missing}\n")
+    with pytest.raises(RecipeError, match="fusion.weights: local file .* does not exist"):
+        load_recipe(path, tiny=True)
+    assert load_recipe("baselines/ipadapter-sd15", tiny=True).fusion.config.weights is None  # a hub file: dropped

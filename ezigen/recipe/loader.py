@@ -221,6 +221,15 @@ def is_hub_reference(value: Any) -> bool:
     return value.startswith("hf://") or ":" not in value
 
 
+def _looks_local(value: str) -> bool:
+    """A path written as a file (absolute, ./ ../ ~, or a weights-file suffix), which a hub id never is."""
+    if value.startswith("hf://"):
+        return False
+    suffix = os.path.splitext(value)[1].lower()
+    return (os.path.isabs(value) or value.startswith((".", "~"))
+            or suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"))
+
+
 def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
     """The recipe with every hub model id replaced by the tiny model of its kind (DESIGN §6, ``--tiny``).
 
@@ -247,6 +256,11 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
             if f"{path}.{field.name}" in overridden and kind == "drop":
                 continue
             if kind == "drop":
+                if _looks_local(value):  # a missing file of the user's, not a hub model: never drop it silently
+                    raise RecipeError([Problem(f"{path}.{field.name}", f"local file {value!r} does not exist",
+                                               "--tiny replaces hub models only; give an existing file, or null "
+                                               "for untrained weights", getattr(node, "locations", {}).get(field.name))],
+                                      recipe.source)
                 node[field.name] = None
             elif kind == "backbone":
                 node[field.name] = "tiny:sdxl" if "xl" in value.lower() else "tiny:sd21"
