@@ -71,8 +71,9 @@ def read_state_dict(path: str) -> tuple[dict[str, Any], dict[str, str]]:
     return state, {}
 
 
-def check_tensors(tensors: dict[Any, Any], source: str) -> None:
-    """Every key a string, every value a tensor, every floating tensor finite; else one error naming the keys.
+def check_tensors(tensors: dict[Any, Any], source: str, expected: dict[str, Any] | None = None) -> None:
+    """Every key a string, every value a tensor, every floating tensor finite, and (given ``expected``,
+    key -> the model's tensor) no bool/integer tensor where the model has floats; else one error naming the keys.
 
     A NaN or Inf weight is never what anyone trained: loaded silently, it turns every image black
     (exit 0). ``torch.isfinite`` reads each tensor once, a fraction of the time loading it took.
@@ -90,9 +91,13 @@ def check_tensors(tensors: dict[Any, Any], source: str) -> None:
                 kinds = "/".join(name for name, test in (("NaN", torch.isnan), ("Inf", torch.isinf))
                                  if bool(test(value).any()))
                 non_finite.append(f"{key} ({count} {kinds} of {value.numel()})")
+    wrong_kind = [f"{k} ({v.dtype} in the file, {expected[k].dtype} in the model)" for k, v in tensors.items()
+                  if expected is not None and isinstance(v, torch.Tensor) and k in expected
+                  and expected[k].is_floating_point() and not v.is_floating_point()]  # cast silently otherwise
     lines = []
     for title, items in (("keys that are not strings", bad_keys), ("values that are not tensors", not_tensors),
-                         ("tensors with NaN or Inf values", non_finite)):
+                         ("tensors with NaN or Inf values", non_finite),
+                         ("integer or bool tensors where the model has floats", wrong_kind)):
         if items:
             shown = items[:10] + ([f"... and {len(items) - 10} more"] if len(items) > 10 else [])
             lines.append(f"  {title} ({len(items)}): " + ", ".join(shown))

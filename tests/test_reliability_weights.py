@@ -190,3 +190,16 @@ def test_a_full_disk_is_one_message_and_leaves_the_old_file(adapter_checkpoint, 
     assert repr(str(dst)) in err and "No space left on device" in err
     assert dst.read_bytes() == b"previous result"
     assert os.listdir(full_disk) == ["ezigen.safetensors"]
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int8])
+def test_integer_or_bool_tensors_for_float_weights_are_refused_not_cast(ezigen_backbone_sd21, adapter_checkpoint,
+                                                                         tmp_path, dtype):
+    from ezigen.errors import WeightsError
+
+    _, state = adapter_checkpoint
+    state = {**state, "learnable_weights": torch.ones_like(state["learnable_weights"], dtype=dtype)}
+    path = tmp_path / "cast.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(WeightsError, match=rf"learnable_weights \({dtype} in the file, torch.float32 in the model\)"):
+        AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21).load_weights(str(path))
