@@ -33,8 +33,20 @@ _KINDS = (
 )
 
 
-def check_destination(path: str, overwrite: bool, what: str = "destination") -> None:
-    """Raise :class:`OutputError` unless ``path`` is absent, or a regular file and ``overwrite`` is set."""
+def check_destination(path: str, overwrite: bool, what: str = "destination", probe: bool = False) -> None:
+    """Raise :class:`OutputError` unless ``path`` is absent, or a regular file and ``overwrite`` is set.
+
+    ``probe``: also prove that its folder (when it exists) takes a new file, so a read-only or
+    forbidden destination fails before the work rather than after it.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if probe and os.path.isdir(folder):
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise OutputError(f"{what} {path!r} cannot be written: {exc.strerror or exc}") from None
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:

@@ -57,7 +57,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
     from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
 
-    check_destination(dst, overwrite)
+    check_destination(dst, overwrite, probe=True)
     path = find_checkpoint_file(src)
     state, _meta = read_state_dict(path)
     check_tensors(state, f"checkpoint {path!r}")
