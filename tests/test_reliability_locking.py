@@ -87,8 +87,8 @@ def test_two_real_training_runs_into_one_folder(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "ezigen-sd21-base", "--tiny", "--no-progress", "--data", str(data), "--out", str(out),
             "--set", "training.max_steps=6", "--set", "training.batch_size=1", "--set", "training.log_every=1"]
-    first = subprocess.Popen([sys.executable, "-m", "ezigen.cli.main", *args, "--set", "training.lr=5e-4"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
+    first = subprocess.Popen([sys.executable, "-m", "ezigen.cli.main", *args, "--set", "training.lr=5e-4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=ENV)
     deadline = time.time() + 120
     while time.time() < deadline and first.poll() is None and not (
             (out / LOCK_FILE).exists() and (out / LOCK_FILE).stat().st_size):

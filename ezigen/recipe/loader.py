@@ -257,9 +257,8 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
                 continue
             if kind == "drop":
                 if _looks_local(value):  # a missing file of the user's, not a hub model: never drop it silently
-                    raise RecipeError([Problem(f"{path}.{field.name}", f"local file {value!r} does not exist",
-                                               "--tiny replaces hub models only; give an existing file, or null "
-                                               "for untrained weights", getattr(node, "locations", {}).get(field.name))],
+                    hint = "--tiny replaces hub models only; give an existing file, or null for untrained weights"
+                    raise RecipeError([Problem(f"{path}.{field.name}", f"local file {value!r} does not exist", hint)],
                                       recipe.source)
                 node[field.name] = None
             elif kind == "backbone":
