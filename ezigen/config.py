@@ -80,6 +80,8 @@ def _describe(value: Any) -> str:
         return f"boolean {str(value).lower()}"
     if isinstance(value, str):
         return f"string {value!r}"
+    if isinstance(value, int) and abs(value) >= 10**30:  # repr of a huge int is unreadable (or refused)
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     if isinstance(value, (int, float)):
         return f"number {value!r}"
     if isinstance(value, dict):
@@ -148,7 +150,10 @@ def convert(tp: Any, value: Any) -> Any:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if isinstance(value, float) and math.isnan(value):
                 raise _Mismatch("a number", value, "nan is not allowed")
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond ~1.8e308
+                raise _Mismatch("a number within the range of a float (about 1.8e308)", value) from None
         hint = None
         if isinstance(value, str):
             hint = "quoted numbers are strings; write it unquoted, e.g. 1.0e-4"
@@ -247,7 +252,8 @@ def in_range(low: float | None = None, high: float | None = None, *, low_open: b
         if bad:
             lo = "" if low is None else f"{'>' if low_open else '>='} {low}"
             hi = "" if high is None else f"{'<' if high_open else '<='} {high}"
-            raise ValueError(f"must be {' and '.join(x for x in (lo, hi) if x)}, got {value}")
+            shown = _describe(value) if isinstance(value, int) and abs(value) >= 10**30 else value
+            raise ValueError(f"must be {' and '.join(x for x in (lo, hi) if x)}, got {shown}")
 
     lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
     hi = "" if high is None else f" {'<' if high_open else '<='} {high}"

@@ -42,8 +42,14 @@ training: {...}            # optional, for `ezigen train`
 
 Precedence: component defaults < `extends` parent < the file < `--set a.b=VALUE` (VALUE is
 read by the same loader: `--set training.lr=1e-4`, `--set refinement=null`). Changing a
-section's `type` with `--set` drops that section's other keys from the files. `--tiny`
-replaces hub model ids by tiny stand-ins and sets `backbone.resolution: 64`.
+section's `type` with `--set` drops that section's other keys from the files. A key under a
+section that is null in the recipe (`--set refinement.stop.type=fixed` on `refinement: null`) is
+an error naming the null section: `--set refinement={}` turns it on first. `--tiny`
+replaces hub model ids by tiny stand-ins and sets `backbone.resolution: 64` (weights made for a
+real model become null; a local weights file that does not exist is an error, never dropped).
+Recipe text is bounded (1,000,000 characters, strings of 100,000, integers of 100 digits,
+32 levels of nesting, 1,000 aliases and 100,000 values once aliases are expanded; no control
+characters): anything beyond is a recipe error naming the line.
 `ezigen recipes show NAME --resolved` prints a recipe with every default filled in; every
 run writes that resolved form next to its outputs.
 

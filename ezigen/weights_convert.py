@@ -7,6 +7,9 @@ main-UNet state dict: every SD UNet key, plus per block
 ``learnable_weights``. The file is validated against the backbone by loading it *strictly*
 into the backbone's UNet with the adapters attached (a private copy); any mismatch fails with
 the lists of missing and unexpected keys. A file with only the adapter keys is accepted too.
+
+The destination is checked before any work (``ezigen.destinations``): only an absent path, or a
+regular file with ``overwrite``, is ever written; the file is published by one rename at the end.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ezigen.errors import WeightsError
-from ezigen.weights_file import check_keys, read_state_dict
+from ezigen.weights_file import check_keys, check_tensors, read_state_dict
 
 CHECKPOINT_FILES = ("model.safetensors", "pytorch_model.bin", "diffusion_pytorch_model.safetensors",
                     "diffusion_pytorch_model.bin")
@@ -39,16 +42,25 @@ def _strip_prefixes(state: dict[str, Any]) -> dict[str, Any]:
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
 
 
-def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: Callable[[str], None] = print) -> dict:
-    """Validate a released EZIGen checkpoint against ``backbone_pretrained`` and write the adapter file ``dst``."""
+def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: Callable[[str], None] = print,
+                            overwrite: bool = False) -> dict:
+    """Validate a released EZIGen checkpoint against ``backbone_pretrained`` and write the adapter file ``dst``.
+
+    ``dst`` must not exist, or be a regular file and ``overwrite`` set; it is checked first, so a
+    wrong destination costs nothing.
+    """
     import torch
+
+    from ezigen.destinations import check_destination, write_destination
 
     from ezigen.builtins.backbones.stable_diffusion import StableDiffusionBackbone, StableDiffusionConfig
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
     from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
 
+    check_destination(dst, overwrite, probe=True)
     path = find_checkpoint_file(src)
     state, _meta = read_state_dict(path)
+    check_tensors(state, f"checkpoint {path!r}")
     state = _strip_prefixes(state)
     backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained), cache=False)
     fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
@@ -74,7 +86,8 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
         check_keys({k: tuple(v.shape) for k, v in fusion.weights_state().items()}, state,
                    f"EZIGen adapters for {backbone_pretrained!r}", f"checkpoint {path!r}")
         fusion.load_weights_state(state)
-    fusion.save_weights(dst)
+    with write_destination(dst, overwrite) as tmp:
+        fusion.save_weights(tmp)
     report["written"] = dst
     return report
 

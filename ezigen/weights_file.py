@@ -33,8 +33,13 @@ def save_weights(path: str, tensors: dict[str, Any], *, fusion: str, backbone: s
     }
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    from safetensors import SafetensorError
+
+    try:
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    except SafetensorError as exc:  # its write failures (no space, read-only) are I/O errors in all but type
+        raise OSError(f"{exc}") from None
 
 
 def read_state_dict(path: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -64,6 +69,40 @@ def read_state_dict(path: str) -> tuple[dict[str, Any], dict[str, str]]:
     if not isinstance(state, dict):
         raise WeightsError(f"weights file {path!r} does not hold a state dict (got {type(state).__name__})")
     return state, {}
+
+
+def check_tensors(tensors: dict[Any, Any], source: str, expected: dict[str, Any] | None = None) -> None:
+    """Every key a string, every value a tensor, every floating tensor finite, and (given ``expected``,
+    key -> the model's tensor) no bool/integer tensor where the model has floats; else one error naming the keys.
+
+    A NaN or Inf weight is never what anyone trained: loaded silently, it turns every image black
+    (exit 0). ``torch.isfinite`` reads each tensor once, a fraction of the time loading it took.
+    """
+    import torch
+
+    bad_keys = [repr(k) for k in tensors if not isinstance(k, str)]
+    not_tensors = [f"{k} ({type(v).__name__})" for k, v in tensors.items() if not isinstance(v, torch.Tensor)]
+    non_finite = []
+    for key, value in tensors.items():
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                count = int((~finite).sum())
+                kinds = "/".join(name for name, test in (("NaN", torch.isnan), ("Inf", torch.isinf))
+                                 if bool(test(value).any()))
+                non_finite.append(f"{key} ({count} {kinds} of {value.numel()})")
+    wrong_kind = [f"{k} ({v.dtype} in the file, {expected[k].dtype} in the model)" for k, v in tensors.items()
+                  if expected is not None and isinstance(v, torch.Tensor) and k in expected
+                  and expected[k].is_floating_point() and not v.is_floating_point()]  # cast silently otherwise
+    lines = []
+    for title, items in (("keys that are not strings", bad_keys), ("values that are not tensors", not_tensors),
+                         ("tensors with NaN or Inf values", non_finite),
+                         ("integer or bool tensors where the model has floats", wrong_kind)):
+        if items:
+            shown = items[:10] + ([f"... and {len(items) - 10} more"] if len(items) > 10 else [])
+            lines.append(f"  {title} ({len(items)}): " + ", ".join(shown))
+    if lines:
+        raise WeightsError("\n".join([f"{source} cannot be used:", *lines]))
 
 
 def check_keys(expected: dict[str, tuple[int, ...]], found: dict[str, Any], what: str, source: str) -> None:

@@ -163,7 +163,7 @@ def test_tiny_replaces_hub_ids_and_leaves_local_paths(tmp_path):
 
 def test_text_only_recipe_cannot_have_refinement(tmp_path):
     with pytest.raises(RecipeError, match="refinement: iterative appearance transfer needs a subject path"):
-        load_recipe("text-only-sd21-base", ["refinement.renoise=snap"])
+        load_recipe("text-only-sd21-base", ["refinement={}", "refinement.renoise=snap"])
 
 
 def test_public_api_loads_by_name():

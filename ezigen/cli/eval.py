@@ -67,6 +67,9 @@ def command(recipes, bench, data, out, subjects, prompts_per_subject, images_per
 
     selection = Selection.from_options(_names(subjects), prompts_per_subject, images_per_prompt, _seeds(seeds),
                                        limit, reference_index, unique_token)
+    from ezigen.locking import output_lock
+
+    click.get_current_context().with_resource(output_lock(out))  # one run per --out, held until the end
     request = EvalRequest(tuple(recipes), data, out, selection, tuple(overrides), tiny,
                           tuple(_names(metric_names)) or DEFAULT_METRICS, tuple(metric_settings), device, bench,
                           batch_size)

@@ -84,6 +84,9 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
         raise EzigenError(f"recipe {loaded.name!r} has no subject_encoder, so it cannot use --subject; "
                           "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
     out = out or default_out(loaded.name)
+    from ezigen.locking import output_lock
+
+    click.get_current_context().with_resource(output_lock(out))  # one run per --out, held until the end
     staging = start_output(out, overwrite)
     try:
         if subjects:  # fail on a bad image before loading any model
@@ -127,7 +130,9 @@ def start_output(out: str, overwrite: bool) -> str:
     """Refuse a non-empty ``out`` without --overwrite; return a fresh staging folder beside it."""
     import tempfile
 
-    if os.path.isdir(out) and os.listdir(out) and not overwrite:
+    from ezigen.locking import LOCK_FILE
+
+    if os.path.isdir(out) and [f for f in os.listdir(out) if f != LOCK_FILE] and not overwrite:
         raise EzigenError(f"--out {out!r} already holds files; pass --overwrite to replace them (the old result "
                           "is removed only once the new one is complete) or choose another folder")
     if os.path.lexists(out) and not os.path.isdir(out):

@@ -1,11 +1,14 @@
 """Entry point: builds the command group (builtins + plugin commands) and maps errors to exit codes.
 
 Every :class:`~ezigen.errors.EzigenError` (bad recipe, bad image, unknown name, unwritable
-output, ...) prints one message to stderr and exits with status 2, without a traceback.
+output, ...) prints one message to stderr and exits with status 2, without a traceback; so does
+an ``OSError`` of the environment (full disk, read-only or forbidden path, a folder where a file
+goes), naming the path. Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -43,12 +46,26 @@ def build_cli() -> click.Group:
     return cli
 
 
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
+                                errno.ENOTDIR, errno.ENAMETOOLONG, errno.EIO})
+
+
+def os_error_text(exc: OSError) -> str:
+    """'cannot write PATH: No space left on device' from an OSError of the environment (full disk, read-only, ...)."""
+    paths = " -> ".join(repr(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc)
+    return f"{paths}: {reason}" if paths else reason
+
+
 def main(argv: list[str] | None = None) -> None:
     quiet_libraries()
     try:
         group = build_cli()
         group.main(args=argv, prog_name="ezigen", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort: keep 130
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         click.echo("aborted", err=True)
         sys.exit(1)
     except click.ClickException as exc:
@@ -56,6 +73,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except EzigenError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRNOS:
+            raise  # anything else is a bug and keeps its traceback
+        click.echo(f"error: {os_error_text(exc)}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

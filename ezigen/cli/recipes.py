@@ -40,8 +40,7 @@ def list_recipes() -> None:
 def show(recipe: str, resolved: bool, docs: bool, overrides: tuple[str, ...], tiny: bool) -> None:
     """Print a recipe: the file as written, --resolved, or --docs."""
     from ezigen.plugins import components
-    from ezigen.recipe.loader import find_recipe, load_recipe
-    from ezigen.recipe.yaml_loader import dump_yaml
+    from ezigen.recipe.loader import find_recipe, load_recipe, resolve_recipe
 
     if docs:
         from ezigen.docgen import recipe_docs
@@ -49,7 +48,7 @@ def show(recipe: str, resolved: bool, docs: bool, overrides: tuple[str, ...], ti
         click.echo(recipe_docs(load_recipe(recipe, overrides, tiny=tiny)))
         return
     if resolved or overrides or tiny:
-        click.echo(dump_yaml(load_recipe(recipe, overrides, tiny=tiny).to_data()), nl=False)
+        click.echo(resolve_recipe(recipe, overrides, tiny=tiny)[1], nl=False)
         return
     with open(find_recipe(recipe, components()), encoding="utf-8", errors="replace") as fh:
         click.echo(fh.read(), nl=False)
@@ -62,12 +61,12 @@ def validate(recipes: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Validate recipes; print every problem; exit 2 if any is invalid."""
     from ezigen.build import check_pairing
     from ezigen.errors import EzigenError
-    from ezigen.recipe.loader import load_recipe
+    from ezigen.recipe.loader import resolve_recipe
 
     failed = 0
     for name in recipes:
         try:
-            check_pairing(load_recipe(name, overrides))
+            check_pairing(resolve_recipe(name, overrides)[0])  # the path `show --resolved` takes, plus pairing
             click.echo(f"ok: {name}")
         except EzigenError as exc:
             failed += 1

@@ -28,6 +28,9 @@ def command(recipe, data, run, resume, skip_bad, no_progress, overrides, tiny, d
     from ezigen.training.loop import train
 
     loaded = load_recipe(recipe, overrides, tiny=tiny)
+    from ezigen.locking import output_lock
+
+    click.get_current_context().with_resource(output_lock(run))  # one run per --out, held until the end
     summary = train(loaded, data, run, resume=resume, skip_bad=skip_bad, device=device,
                     log=lambda m: click.echo(m, err=True), progress=not no_progress)
     click.echo(json.dumps(summary))

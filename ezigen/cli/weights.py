@@ -16,13 +16,19 @@ def command() -> None:
 @click.option("--from", "source_format", required=True, type=click.Choice(["ezigen-official"]),
               help="Layout of SRC: ezigen-official = the released EZIGen checkpoint (Accelerate folder or file).")
 @click.option("--backbone", "backbone", required=True, help="The backbone SRC was trained on (hub id, folder, tiny:sd21).")
+@click.option("--overwrite", is_flag=True, help="Replace DST if it is an existing regular file.")
 @click.argument("src")
 @click.argument("dst")
-def convert(source_format: str, backbone: str, src: str, dst: str) -> None:
-    """Validate SRC against the backbone and write DST (.safetensors with ezigen metadata)."""
+def convert(source_format: str, backbone: str, overwrite: bool, src: str, dst: str) -> None:
+    """Validate SRC against the backbone and write DST (.safetensors with ezigen metadata).
+
+    DST must not exist (or, with --overwrite, be a regular file): a folder, link, FIFO or device
+    is refused before any work. DST appears complete, by one rename, or not at all.
+    """
     from ezigen.weights_convert import CONVERTERS
 
-    report = CONVERTERS[source_format](src, backbone, dst, log=lambda m: click.echo(m, err=True))
+    report = CONVERTERS[source_format](src, backbone, dst, log=lambda m: click.echo(m, err=True),
+                                       overwrite=overwrite)
     click.echo(json.dumps(report, indent=2))
 
 

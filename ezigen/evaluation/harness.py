@@ -9,7 +9,8 @@ Order of work, so that bad input costs nothing:
    writes; a barrier follows) and builds the metrics (a bad model id fails before any generation);
 3. each process generates its slice of the plan (``plan.shard``) that is not done yet;
 4. after a barrier, the main process alone scores every image and the real images and writes
-   ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``.
+   ``results.csv``, ``results.json``, ``results.md``, ``fidelity_vs_text.png`` and ``report.html``
+   as one set (``results_set.py``: staged, renamed together, ``results.complete`` written last).
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen._version import __version__
     from ezigen.evaluation.plot import write_plot
     from ezigen.evaluation.report_html import write_report
+    from ezigen.evaluation.results_set import ResultsSet
     from ezigen.evaluation.scoring import score_generated, score_real
     from ezigen.evaluation.stats import method_record
     from ezigen.provenance import library_versions
@@ -216,7 +218,8 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "statistics": method_record(),
         "provenance": {"versions": library_versions()},
     }
-    paths = {name: os.path.join(out, name) for name in OUTPUT_FILES}
+    staged = ResultsSet(out, OUTPUT_FILES)  # written aside, published together with a marker (results_set.py)
+    paths = staged.paths
     write_csv(paths["results.csv"], results)
     write_json(paths["results.json"], results, header)
     write_markdown(paths["results.md"], results, header)
@@ -227,4 +230,4 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         del paths["fidelity_vs_text.png"]
     plot = "fidelity_vs_text.png" if "fidelity_vs_text.png" in paths else None
     write_report(paths["report.html"], out, results, header, subjects, list(labels.values()), bench.root, plot)
-    return EvalOutcome(results, header, paths, stats)
+    return EvalOutcome(results, header, staged.publish(), stats)

@@ -115,6 +115,9 @@ def parse_override(expression: str) -> tuple[list[str], Any]:
     parts = key.strip().split(".")
     if not key.strip() or any(not p or not p.replace("_", "").replace("-", "").isalnum() for p in parts):
         raise RecipeError([Problem("--set", f"{key!r} is not a dotted key", "e.g. --set guidance.text_scale=5")])
+    if parts[0] == "extends":  # resolved before overrides apply: it would be accepted and silently ignored
+        raise RecipeError([Problem("--set extends", "extends cannot be set from the command line",
+                                   "write `extends: PARENT` in a recipe file and pass that file")])
     try:
         value = parse_scalar(value_text, source=f"--set {key}")
     except RecipeError as exc:
@@ -130,7 +133,9 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
     for expression in overrides:
         parts, value = parse_override(expression)
         node = data
-        for part in parts[:-1]:
+        for depth, part in enumerate(parts[:-1]):
+            if part in node and node[part] is None:
+                _refuse_null_section(".".join(parts[: depth + 1]), ".".join(parts), node)
             if not isinstance(node.get(part), dict):
                 node[part] = LocatedDict()
             node = node[part]
@@ -142,6 +147,16 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         if isinstance(node, LocatedDict):
             node.locations[parts[-1]] = f"--set {'.'.join(parts)}"
     return data
+
+
+def _refuse_null_section(section: str, key: str, node: Any) -> None:
+    """``--set refinement.stop.type=fixed`` on ``refinement: null``: creating the section would silently
+    turn it on with every other key at its default, which is not what "change one key" means."""
+    example = "refinement.stop.type=..." if section == "refinement" else f"{key}=..."
+    where = getattr(node, "locations", {}).get(section.rsplit(".", 1)[-1])
+    raise RecipeError([Problem(f"--set {key}", f"{section} is null in this recipe, so {key} cannot be set",
+                               f"set `{example}` on a recipe with {section}, or `--set {section}={{}}` to enable "
+                               "it with its defaults", where)])
 
 
 def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool = False, components: Any = None) -> Recipe:
@@ -159,6 +174,16 @@ def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool 
         overridden = {expr.split("=", 1)[0].strip() for expr in overrides}
         recipe = validate(tiny_data(recipe, overridden), components, source=path)
     return recipe
+
+
+def resolve_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool = False,
+                   components: Any = None) -> tuple[Recipe, str]:
+    """(validated recipe, its fully resolved YAML text): the one path behind ``recipes validate`` and
+    ``recipes show --resolved``, so that a recipe that validates also resolves and prints."""
+    from ezigen.recipe.yaml_loader import dump_yaml
+
+    recipe = load_recipe(name_or_path, overrides, tiny=tiny, components=components)
+    return recipe, dump_yaml(recipe.to_data())
 
 
 def check_requires(recipe: Recipe, components: Any) -> None:
@@ -196,6 +221,15 @@ def is_hub_reference(value: Any) -> bool:
     return value.startswith("hf://") or ":" not in value
 
 
+def _looks_local(value: str) -> bool:
+    """A path written as a file (absolute, ./ ../ ~, or a weights-file suffix), which a hub id never is."""
+    if value.startswith("hf://"):
+        return False
+    suffix = os.path.splitext(value)[1].lower()
+    return (os.path.isabs(value) or value.startswith((".", "~"))
+            or suffix in (".safetensors", ".bin", ".pt", ".pth", ".ckpt"))
+
+
 def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
     """The recipe with every hub model id replaced by the tiny model of its kind (DESIGN §6, ``--tiny``).
 
@@ -222,6 +256,10 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
             if f"{path}.{field.name}" in overridden and kind == "drop":
                 continue
             if kind == "drop":
+                if _looks_local(value):  # a missing file of the user's, not a hub model: never drop it silently
+                    hint = "--tiny replaces hub models only; give an existing file, or null for untrained weights"
+                    raise RecipeError([Problem(f"{path}.{field.name}", f"local file {value!r} does not exist", hint)],
+                                      recipe.source)
                 node[field.name] = None
             elif kind == "backbone":
                 node[field.name] = "tiny:sdxl" if "xl" in value.lower() else "tiny:sd21"

@@ -34,6 +34,14 @@ COMPONENT_SECTIONS = {
 STOP_SECTION = ("stop_criteria", "clip-similarity")
 
 
+def _folder_or_absent(_inst: Any, _attribute: Any, value: str | None) -> None:
+    """A cache folder that exists must be a folder (``/dev/null`` validated, then crashed the run)."""
+    import os
+
+    if value is not None and os.path.exists(value) and not os.path.isdir(value):
+        raise ValueError(f"{value!r} exists and is not a folder; give a folder (created if missing) or null")
+
+
 @attrs.frozen
 class SamplingConfig:
     steps: int = setting(50, doc="Denoising steps T.", validator=in_range(1, 1000))
@@ -42,7 +50,7 @@ class SamplingConfig:
     num_images: int = setting(1, doc="Images per prompt.", validator=in_range(1, 64))
     feature_cache: str | None = setting(
         None, doc="A folder for the content-addressed subject-feature cache shared by processes and runs "
-        "(EZIGEN_FEATURE_CACHE also sets it); null = in memory only.")
+        "(EZIGEN_FEATURE_CACHE also sets it); null = in memory only.", validator=_folder_or_absent)
 
 
 @attrs.frozen(eq=False)

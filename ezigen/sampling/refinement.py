@@ -8,7 +8,7 @@ Each iteration n = 1, 2, ...:
    the scheduled index k0 = int(T - f T) (t = 400 vs 381 for f = 0.4, T = 50: the released
    mismatch); ``snap`` noises to the restart step's own noise level (t = 381). k0 and t are
    computed as ``guidance.switch_arithmetic`` says (released: floats; exact: floor of the
-   rational value), see :func:`ezigen.builtins.guidance.restart_index`;
+   rational value), see :func:`ezigen.sampling.stages.restart_index`;
 3. run the steps k0 .. T-1 with the subject on at every step and the refinement's own text
    guidance (released: same g_t, no negative prompt);
 4. ask the stop rule.

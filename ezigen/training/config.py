@@ -46,7 +46,7 @@ class TrainingConfig:
     batch_size: int = setting(1, doc="Samples per process per step (released: 1 per GPU).", validator=in_range(1, 4096))
     lr: float = setting(1e-4, doc="AdamW learning rate (released 1e-4).", validator=in_range(0.0, 1.0, low_open=True))
     weight_decay: float = setting(0.01, doc="AdamW weight decay.", validator=in_range(0.0, 1.0))
-    betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW betas.")
+    betas: tuple[float, float] = setting((0.9, 0.999), doc="AdamW betas, each 0 <= beta < 1.")
     eps: float = setting(1e-8, doc="AdamW epsilon.", validator=in_range(0.0, 1.0, low_open=True))
     warmup_steps: int = setting(0, doc="Linear warm-up steps.", validator=in_range(0, 10**9))
     lr_schedule: LRSchedule = setting(LRSchedule.CONSTANT, doc="constant (released) | cosine (decay to 0 at max_steps), "
@@ -78,6 +78,8 @@ class TrainingConfig:
     num_workers: int = setting(0, doc="DataLoader worker processes.", validator=in_range(0, 64))
 
     def __attrs_post_init__(self) -> None:
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):  # AdamW would refuse them only when training starts
+            raise ValueError(f"betas must each satisfy 0 <= beta < 1, got {list(self.betas)}")
         low, high = self.timestep_range
         if not 0 <= low < high <= 1000:
             raise ValueError(f"timestep_range must satisfy 0 <= low < high <= 1000, got {list(self.timestep_range)}")

@@ -94,13 +94,19 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
 
     step, micro_batch, counters = 0, 0, {"skipped_samples": len(bad_lines), "samples": 0}
-    if resume:
-        found = checkpoints.latest_checkpoint(run)
-        if found is not None:
-            accelerator.load_state(os.path.join(found[1], "accelerate"))
-            state = checkpoints.read_state(found[1])
+    if resume:  # the newest checkpoint that verifies (checksums at save time); damaged ones are skipped
+        try:
+            state, damaged = checkpoints.resume(
+                run, lambda folder: accelerator.load_state(os.path.join(folder, "accelerate")), log)
+        except BaseException:
+            if attachment is not None:  # the backbone may be the process-wide cached one: leave it clean
+                attachment.detach()
+            raise
+        accelerator.wait_for_everyone()  # every process has chosen and loaded before the damaged ones move
+        if main and damaged:
+            log("moved aside: " + ", ".join(checkpoints.set_aside(damaged)))
+        if state is not None:
             step, micro_batch, counters = state["step"], state["micro_batch"], state["counters"]
-            log(f"resumed from {found[1]} (step {step})")
     if main:
         write_text_atomic(os.path.join(run, "recipe.yaml"), dump_yaml(recipe.to_data()))
     metrics = MetricsLog(os.path.join(run, "metrics.jsonl"), enabled=main, truncate_after=step)

@@ -14,7 +14,7 @@ import torch
 from ezigen.config import unstructure
 from ezigen.errors import WeightsError
 from ezigen.unet.patch import UNetPatch
-from ezigen.weights_file import check_keys, read_state_dict, save_weights
+from ezigen.weights_file import check_keys, check_tensors, read_state_dict, save_weights
 
 BACKBONE_NAMES = {"sd": "SD2.1-style", "sdxl": "SDXL-style"}
 
@@ -123,7 +123,9 @@ class FusionModule(torch.nn.Module):
         tensors, meta = read_state_dict(path)
         self.check_file(path, meta)
         tensors = self.convert_foreign(tensors, meta)
-        expected = {k: tuple(v.shape) for k, v in self.weights_state().items()}
+        model = self.weights_state()
+        check_tensors(tensors, f"weights file {path!r}", model)  # NaN/Inf would give black images, exit 0
+        expected = {k: tuple(v.shape) for k, v in model.items()}
         check_keys(expected, tensors, f"fusion {self.fusion_type!r} on this {BACKBONE_NAMES.get(self.backbone_kind)} "
                    f"backbone ({len(self.layers)} layers)", f"weights file {path!r}")
         self.load_weights_state(tensors)
