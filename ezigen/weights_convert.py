@@ -55,7 +55,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
 
     from ezigen.builtins.backbones.stable_diffusion import StableDiffusionBackbone, StableDiffusionConfig
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-    from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+    from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 
     check_destination(dst, overwrite, probe=True)
     path = find_checkpoint_file(src)
@@ -63,7 +63,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
     check_tensors(state, f"checkpoint {path!r}")
     state = _strip_prefixes(state)
     backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained), cache=False)
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     adapter_keys = set(fusion.weights_state())
     has_base = any(k not in adapter_keys for k in state)
     report: dict[str, Any] = {"source": path, "tensors": len(state), "layers": len(fusion.layers)}

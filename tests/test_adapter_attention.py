@@ -7,7 +7,7 @@ import torch
 
 from ezigen.builtins.encoders.unet import UNetEncoderConfig, UNetSubjectEncoder
 from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 from ezigen.errors import WeightsError
 from ezigen.unet.layers import transformer_block_names
 from ezigen.values import SubjectInput
@@ -34,7 +34,7 @@ def test_subject_off_is_bit_identical_and_detach_restores_everything(setup):
     unet = backbone.unet
     keys, processors = list(unet.state_dict()), dict(unet.attn_processors)
     plain = predict(backbone, sample, text)
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     attachment = fusion.attach(unet)
     try:
         attachment.set_subject(None)
@@ -55,7 +55,7 @@ def test_attached_unet_has_the_released_state_dict_layout(setup):
     backbone = setup[0]
     unet = backbone.unet
     plain_keys = set(unet.state_dict())
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     attachment = fusion.attach(unet)
     try:
         added = set(unet.state_dict()) - plain_keys
@@ -73,7 +73,7 @@ def test_attached_unet_has_the_released_state_dict_layout(setup):
 
 def test_adapter_starts_as_a_copy_of_attn1_and_norm1(setup):
     backbone = setup[0]
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     for name in fusion.layers:
         block, holder = backbone.unet.get_submodule(name), fusion.get_submodule(name)
         for key, value in block.attn1.state_dict().items():
@@ -90,7 +90,7 @@ def test_block_output_follows_the_spec_formula(setup, residual):
     unet = backbone.unet
     name = transformer_block_names(unet)[3]
     block = unet.get_submodule(name)
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(residual_connection=residual), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(residual_connection=residual), backbone)
     with torch.no_grad():
         fusion.learnable_weights[3] = 0.7
     seen = {}
@@ -126,7 +126,7 @@ def test_block_output_follows_the_spec_formula(setup, residual):
 
 def test_learnable_weights_scale_the_subject_tokens(setup):
     backbone, features, sample, text = setup
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     attachment = fusion.attach(backbone.unet)
     try:
         attachment.set_subject(features)
@@ -141,13 +141,13 @@ def test_learnable_weights_scale_the_subject_tokens(setup):
 
 def test_save_and_load_round_trip(setup, tmp_path):
     backbone = setup[0]
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     with torch.no_grad():
         for p in fusion.parameters():
             p.add_(torch.randn_like(p) * 0.01)
     path = str(tmp_path / "adapter.safetensors")
     fusion.save_weights(path)
-    other = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    other = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     other.load_weights(path)
     for key, value in fusion.state_dict().items():
         assert torch.equal(other.state_dict()[key], value)
@@ -160,21 +160,21 @@ def test_save_and_load_round_trip(setup, tmp_path):
 
 def test_sd21_adapter_file_in_an_sdxl_backbone_fails_naming_both(setup, ezigen_backbone_sdxl, tmp_path):
     path = str(tmp_path / "sd21.safetensors")
-    AdapterAttentionFusion(AdapterAttentionConfig(), setup[0]).save_weights(path)
-    sdxl = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sdxl)
+    AdapterAttentionModel(AdapterAttentionConfig(), setup[0]).save_weights(path)
+    sdxl = AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sdxl)
     with pytest.raises(WeightsError, match=r"made for an SD2.1-style UNet \(11 layers\), but this backbone is SDXL-style \(12"):
         sdxl.load_weights(path)
     xl_path = str(tmp_path / "sdxl.safetensors")
     sdxl.save_weights(xl_path)
     with pytest.raises(WeightsError, match=r"made for an SDXL-style UNet .* but this backbone is SD2.1-style"):
-        AdapterAttentionFusion(AdapterAttentionConfig(), setup[0]).load_weights(xl_path)
+        AdapterAttentionModel(AdapterAttentionConfig(), setup[0]).load_weights(xl_path)
 
 
 def released_checkpoint(backbone, folder, seed=0):
     """A checkpoint in the released layout: the full main-UNet state dict with trained-looking adapters."""
     from safetensors.torch import save_file
 
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     attachment = fusion.attach(backbone.unet)
     try:
         state = {k: v.clone() for k, v in backbone.unet.state_dict().items()}
@@ -197,11 +197,11 @@ def test_released_checkpoint_converts_loads_strictly_and_changes_the_output(setu
     dst = str(tmp_path / "ezigen.safetensors")
     main(["weights", "convert", "--from", "ezigen-official", "--backbone", "tiny:sd21",
           str(tmp_path / "checkpoint-200000"), dst])
-    converted = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    converted = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     converted.load_weights(dst)
     for key, value in converted.state_dict().items():
         assert torch.equal(value, state[key])
-    untrained = AdapterAttentionFusion(AdapterAttentionConfig(), backbone)
+    untrained = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     outputs = []
     for fusion in (untrained, converted):
         attachment = fusion.attach(backbone.unet)

@@ -148,7 +148,7 @@ def test_resampler_layout_round_trips_through_diffusers_converter(ezigen_backbon
     from diffusers.loaders.unet import UNet2DConditionLoadersMixin
     from diffusers.models.embeddings import IPAdapterPlusImageProjection
 
-    from ezigen.builtins.fusions.ip_adapter_layout import image_proj_to_official
+    from ezigen.builtins.fusions.decoupled_cross_attention.ip_adapter_layout import image_proj_to_official
 
     torch.manual_seed(0)
     module = IPAdapterPlusImageProjection(embed_dims=32, output_dims=32, hidden_dims=64, depth=4, dim_head=64,
@@ -162,7 +162,7 @@ def test_resampler_layout_round_trips_through_diffusers_converter(ezigen_backbon
 
 
 def test_layer_scales_follow_instantstyle(ezigen_backbone_sd21):
-    from ezigen.builtins.fusions.decoupled_cross_attention_modules import cross_attention_layers, layer_scale_map
+    from ezigen.builtins.fusions.decoupled_cross_attention.model import cross_attention_layers, layer_scale_map
 
     unet = ezigen_backbone_sd21.unet
     layers = cross_attention_layers(unet)

@@ -69,7 +69,7 @@ def test_attached_adapter_adds_no_graph_break(ezigen_backbone_sd21, subject_imag
 
     from ezigen.builtins.encoders.unet import UNetEncoderConfig, UNetSubjectEncoder
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-    from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+    from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
     from ezigen.values import SubjectInput
 
     backbone = ezigen_backbone_sd21
@@ -79,7 +79,7 @@ def test_attached_adapter_adds_no_graph_break(ezigen_backbone_sd21, subject_imag
     text = backbone.encode_prompt(["a", "b"], None, cfg=False).cond.embeds
     dynamo.reset()
     plain = dynamo.explain(backbone.unet)(sample, torch.tensor(500), encoder_hidden_states=text)
-    attachment = AdapterAttentionFusion(AdapterAttentionConfig(), backbone).attach(backbone.unet)
+    attachment = AdapterAttentionModel(AdapterAttentionConfig(), backbone).attach(backbone.unet)
     try:
         attachment.set_subject(features)
         dynamo.reset()

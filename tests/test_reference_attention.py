@@ -12,9 +12,9 @@ from PIL import Image
 
 from ezigen.conditioning import PromptEmbeds
 from ezigen.builtins.encoders.unet import EncodingMode, UNetEncoderConfig, UNetSubjectEncoder
-from ezigen.builtins.fusions.reference_adain import adain_sites, block_depth_weights
+from ezigen.builtins.fusions.reference_attention.adain import adain_sites, block_depth_weights
 from ezigen.builtins.fusions.reference_attention import ReferenceAttention, ReferenceAttentionConfig
-from ezigen.builtins.fusions.reference_attention_modules import attention_layers
+from ezigen.builtins.fusions.reference_attention.model import attention_layers
 from ezigen.unet.capture import FeaturePosition, capture_block_features
 from ezigen.unet.layers import transformer_block_names
 from ezigen.values import SubjectInput
@@ -37,7 +37,7 @@ def test_depth_weights_and_adain_sites_follow_the_community_table():
     assert block_depth_weights(unet) == {"mid_block": 0.0, "down_blocks.0": 2.0, "down_blocks.1": 1.5,
                                          "down_blocks.2": 1.0, "down_blocks.3": 0.5, "up_blocks.0": 0.0,
                                          "up_blocks.1": 0.5, "up_blocks.2": 1.0, "up_blocks.3": 1.5}
-    from ezigen.builtins.fusions.reference_adain import AdainPlacement
+    from ezigen.builtins.fusions.reference_attention.adain import AdainPlacement
 
     # gn_auto_machine_weight 1.0 (default): blocks with weight <= 1; a unit ends at its transformer, if any
     assert set(adain_sites(unet, AdainPlacement.BLOCKS, 1.0)) == {
@@ -186,7 +186,7 @@ def test_adain_matches_the_formula_at_its_sites_and_nowhere_else(setup, placemen
 
 
 def test_adain_eps_by_hand_on_a_nearly_flat_map():
-    from ezigen.builtins.fusions.reference_adain import AdainPlacement, adain
+    from ezigen.builtins.fusions.reference_attention.adain import AdainPlacement, adain
 
     x = torch.tensor([0.0, 2e-4, 0.0, 2e-4]).reshape(1, 1, 2, 2)  # mean 1e-4, var 1e-8
     ref_mean, ref_var = torch.full((1, 1, 1, 1), 3.0), torch.full((1, 1, 1, 1), 4.0)

@@ -9,14 +9,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 from tests.conftest import run_cli
 
 
 @pytest.fixture(scope="module")
 def adapter_checkpoint(ezigen_backbone_sd21, tmp_path_factory):
     """An adapter-only checkpoint (the released key names) that converts in well under a second."""
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sd21)
     state = {k: v.detach().clone() + 0.1 for k, v in fusion.weights_state().items()}
     path = tmp_path_factory.mktemp("ckpt") / "model.safetensors"
     save_file(state, str(path))
@@ -121,10 +121,10 @@ def test_non_finite_weights_are_refused_on_load_naming_the_key(ezigen_backbone_s
     damaged = {k: v.clone() for k, v in state.items()}
     damaged[key].view(-1)[0] = bad
     path = tmp_path / "adapter.safetensors"
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sd21)
     fusion.load_weights_state(damaged)
     fusion.save_weights(str(path))
-    fresh = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    fresh = AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sd21)
     untouched = {k: v.clone() for k, v in fresh.state_dict().items()}
     with pytest.raises(WeightsError) as info:
         fresh.load_weights(str(path))
@@ -135,7 +135,7 @@ def test_non_finite_weights_are_refused_on_load_naming_the_key(ezigen_backbone_s
 def test_generate_with_nan_weights_exits_2_instead_of_a_black_image(adapter_checkpoint, tmp_path, capsys,
                                                                      ezigen_backbone_sd21, subject_path):
     _, state = adapter_checkpoint
-    fusion = AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21)
+    fusion = AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sd21)
     damaged = {k: v.clone() for k, v in state.items()}
     damaged["learnable_weights"][0] = float("nan")
     fusion.load_weights_state(damaged)
@@ -202,4 +202,4 @@ def test_integer_or_bool_tensors_for_float_weights_are_refused_not_cast(ezigen_b
     path = tmp_path / "cast.safetensors"
     save_file(state, str(path))
     with pytest.raises(WeightsError, match=rf"learnable_weights \({dtype} in the file, torch.float32 in the model\)"):
-        AdapterAttentionFusion(AdapterAttentionConfig(), ezigen_backbone_sd21).load_weights(str(path))
+        AdapterAttentionModel(AdapterAttentionConfig(), ezigen_backbone_sd21).load_weights(str(path))

@@ -16,11 +16,11 @@ from tests.test_unet_encoder import meta_unet
 
 def test_real_sdxl_adapters_have_the_spec_parameter_count():
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-    from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+    from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 
     unet = meta_unet("sdxl-base-unet.json")
     with torch.device("meta"):
-        fusion = AdapterAttentionFusion(AdapterAttentionConfig(), SimpleNamespace(unet=unet, kind=BackboneKind.SDXL))
+        fusion = AdapterAttentionModel(AdapterAttentionConfig(), SimpleNamespace(unet=unet, kind=BackboneKind.SDXL))
     assert len(fusion.layers) == 70
     assert sum(p.numel() for p in fusion.parameters()) == 409_849_600 + 70  # spec §3.5: about 410 M
     assert fusion.residual_connection is False  # the SDXL default

@@ -57,11 +57,11 @@ def test_real_sdxl_base_has_70_feature_layers():
 
 def test_adapter_parameter_count_matches_the_spec_arithmetic():
     from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-    from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+    from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 
     unet = meta_unet("sd21-base-unet.json")
     with torch.device("meta"):
-        fusion = AdapterAttentionFusion(AdapterAttentionConfig(), SimpleNamespace(unet=unet, kind=BackboneKind.SD))
+        fusion = AdapterAttentionModel(AdapterAttentionConfig(), SimpleNamespace(unet=unet, kind=BackboneKind.SD))
     assert sum(p.numel() for p in fusion.parameters()) == 49_599_040 + 16
 
 

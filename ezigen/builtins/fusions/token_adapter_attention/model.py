@@ -6,14 +6,14 @@ from typing import Any
 
 import torch
 
-from ezigen.builtins.fusions.adapter_attention_modules import AdapterAttentionFusion
+from ezigen.builtins.fusions.adapter_attention.model import AdapterAttentionModel
 from ezigen.errors import EzigenError
 from ezigen.values import FeatureKind
 
 INIT_SEED = 0
 
 
-class TokenAdapterAttentionFusion(AdapterAttentionFusion):
+class TokenAdapterAttentionModel(AdapterAttentionModel):
     fusion_type = "token-adapter-attention"
 
     def __init__(self, config: Any, backbone: Any, encoder: Any = None):

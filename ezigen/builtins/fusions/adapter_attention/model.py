@@ -18,6 +18,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from ezigen.errors import EzigenError
+from ezigen.unet.batch import match_batch
 from ezigen.unet.fusion_base import FusionModule, FusionState
 from ezigen.unet.layers import transformer_block_names
 from ezigen.values import BackboneKind, FeatureKind
@@ -62,7 +63,7 @@ def copy_attention(attn1: Attention, residual_connection: bool) -> Attention:
 class AdapterSelfAttentionProcessor:
     """Wraps a block's attn1 processor: returns a1 when the subject is off (bit-identical), else a1 + s * o."""
 
-    def __init__(self, inner: Any, name: str, index: int, holder: AdapterBlock, fusion: AdapterAttentionFusion,
+    def __init__(self, inner: Any, name: str, index: int, holder: AdapterBlock, fusion: AdapterAttentionModel,
                  state: FusionState):
         self.inner = inner
         self.name = name
@@ -99,18 +100,7 @@ class AdapterSelfAttentionProcessor:
         return a1 + self.state.gate(o)
 
 
-def match_batch(tensor: torch.Tensor, batch: int) -> torch.Tensor:
-    """(b, ...) -> (batch, ...): broadcast one subject, or tile b subjects over the CFG branches."""
-    if tensor.shape[0] == batch:
-        return tensor
-    if tensor.shape[0] == 1:
-        return tensor.expand(batch, *tensor.shape[1:])
-    if batch % tensor.shape[0] == 0:
-        return tensor.repeat(batch // tensor.shape[0], *([1] * (tensor.dim() - 1)))
-    raise EzigenError(f"subject features for {tensor.shape[0]} samples cannot serve a batch of {batch}")
-
-
-class AdapterAttentionFusion(FusionModule):
+class AdapterAttentionModel(FusionModule):
     fusion_type = "adapter-attention"
 
     def __init__(self, config: Any, backbone: Any):

@@ -1,16 +1,4 @@
-"""The ``decoupled-cross-attention`` fusion: IP-Adapter (Ye et al. 2023) on any SD/SDXL UNet.
-
-Image tokens c_i = Proj(E) from the encoder's tokens E (``linear``: one embedding -> N tokens;
-``resampler``: a perceiver resampler over patch tokens -> N queries). Every cross-attention
-layer gets extra key/value projections for them, and adds
-
-    Attn(Q, K_t, V_t) + s_l * Attn(Q, W_k' c_i, W_v' c_i)          (s_l = fusion.scale x layer scale)
-
-IP-Adapter's CFG convention: the unconditional branch gets the encoder's "no subject" tokens
-(``negative: empty``; ``subject`` gives it the subject as EZIGen does). Weight files use the
-official IP-Adapter layout (``image_proj.*`` and ``ip_adapter.{1,3,5,...}.to_{k,v}_ip.weight``),
-which diffusers' ``load_ip_adapter`` reads, and official ``.bin``/``.safetensors`` files load.
-"""
+"""The ``decoupled-cross-attention`` fusion's recipe keys: its config and enums (the method: ``__init__.py``; the module: ``model.py``)."""
 
 from __future__ import annotations
 
@@ -20,7 +8,6 @@ from typing import Any
 import attrs
 
 from ezigen.config import in_range, setting
-from ezigen.values import FeatureKind
 
 
 class Projection(enum.Enum):
@@ -52,20 +39,3 @@ class DecoupledCrossAttentionConfig:
                                         "empty (IP-Adapter) | subject (EZIGen's convention).")
     image_embed_dim: int | None = setting(None, doc="Encoder token size D; null = taken from the recipe's encoder.",
                                           validator=in_range(1, 100000))
-
-
-class DecoupledCrossAttention:
-    """IP-Adapter-style decoupled cross-attention on every cross-attention layer (TOKENS features)."""
-
-    config_class = DecoupledCrossAttentionConfig
-    example_config = {"image_embed_dim": 32}
-
-    @classmethod
-    def input_kinds(cls, config: DecoupledCrossAttentionConfig) -> frozenset[FeatureKind]:
-        return frozenset({FeatureKind.TOKENS})
-
-    @classmethod
-    def from_config(cls, config: DecoupledCrossAttentionConfig, backbone: Any, encoder: Any = None):
-        from ezigen.builtins.fusions.decoupled_cross_attention_modules import DecoupledCrossAttentionFusion
-
-        return DecoupledCrossAttentionFusion(config, backbone, encoder)

@@ -13,17 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
-from ezigen.builtins.fusions.adapter_attention import AdapterAttentionConfig
-from ezigen.config import in_range, setting
+from ezigen.builtins.fusions.token_adapter_attention.config import TokenAdapterAttentionConfig
 from ezigen.values import FeatureKind
 
-
-@attrs.frozen
-class TokenAdapterAttentionConfig(AdapterAttentionConfig):
-    token_dim: int | None = setting(None, doc="Encoder token size D; null = taken from the recipe's encoder.",
-                                    validator=in_range(1, 100000))
+__all__ = ["TokenAdapterAttention", "TokenAdapterAttentionConfig"]
 
 
 class TokenAdapterAttention:
@@ -38,6 +31,6 @@ class TokenAdapterAttention:
 
     @classmethod
     def from_config(cls, config: TokenAdapterAttentionConfig, backbone: Any, encoder: Any = None):
-        from ezigen.builtins.fusions.token_adapter_attention_modules import TokenAdapterAttentionFusion
+        from ezigen.builtins.fusions.token_adapter_attention.model import TokenAdapterAttentionModel
 
-        return TokenAdapterAttentionFusion(config, backbone, encoder)
+        return TokenAdapterAttentionModel(config, backbone, encoder)

@@ -17,9 +17,9 @@ import torch
 from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 from diffusers.models.embeddings import ImageProjection, IPAdapterPlusImageProjection
 
-from ezigen.builtins.fusions.adapter_attention_modules import match_batch
+from ezigen.unet.batch import match_batch
 from ezigen.builtins.fusions.decoupled_cross_attention import NegativeSubject, Projection
-from ezigen.builtins.fusions.ip_adapter_layout import image_proj_to_official, split_official
+from ezigen.builtins.fusions.decoupled_cross_attention.ip_adapter_layout import image_proj_to_official, split_official
 from ezigen.errors import EzigenError, WeightsError
 from ezigen.unet.fusion_base import FusionModule, FusionState
 from ezigen.values import FeatureKind
@@ -80,7 +80,7 @@ class IPCrossAttentionProcessor:
         return out
 
 
-class DecoupledCrossAttentionFusion(FusionModule):
+class DecoupledCrossAttentionModel(FusionModule):
     fusion_type = "decoupled-cross-attention"
 
     def __init__(self, config: Any, backbone: Any, encoder: Any = None):

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from ezigen.builtins.backbones.stable_diffusion import PromptEmbeds
-from ezigen.builtins.fusions.reference_adain import adain, adain_sites, output_tensor, replace_output, stats
+from ezigen.builtins.fusions.reference_attention.adain import adain, adain_sites, output_tensor, replace_output, stats
 from ezigen.builtins.fusions.reference_attention import ReferenceNoise, ReferencePrompt
-from ezigen.builtins.fusions.adapter_attention_modules import match_batch
+from ezigen.unet.batch import match_batch
 from ezigen.errors import EzigenError
 from ezigen.unet.fusion_base import FusionModule, FusionState
 from ezigen.unet.layers import transformer_block_names
@@ -35,7 +35,7 @@ def mix_for_uncond(referenced: torch.Tensor, plain: torch.Tensor, uncond: torch.
 
 
 class ReferenceSelfAttentionProcessor:
-    def __init__(self, inner: Any, name: str, fusion: ReferenceAttentionFusion, state: FusionState):
+    def __init__(self, inner: Any, name: str, fusion: ReferenceAttentionModel, state: FusionState):
         self.inner, self.name, self.fusion, self.state = inner, name, fusion, state
 
     def __call__(self, attn: Any, hidden_states: torch.Tensor, encoder_hidden_states: Any = None,
@@ -55,7 +55,7 @@ class ReferenceSelfAttentionProcessor:
         return plain + self.state.gate(out - plain)  # scale and per-row activity; 0 is exactly plain
 
 
-class ReferenceAttentionFusion(FusionModule):
+class ReferenceAttentionModel(FusionModule):
     fusion_type = "reference-attention"
 
     def __init__(self, config: Any, backbone: Any):
