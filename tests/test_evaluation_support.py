@@ -9,7 +9,6 @@ property, live prompts 2 recontextualization + 1 accessorization + 1 property.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 
 SUBJECTS = (("red_disc", "toy", (220, 30, 30), 3), ("blue_box", "box", (30, 60, 200), 4),
@@ -67,8 +66,10 @@ def run_cli(args, capsys):
 
 
 def load_results(out) -> dict:
-    with open(os.path.join(str(out), "results.json"), encoding="utf-8") as fh:
-        return json.load(fh)
+    """results.json, read as readers must: only from a complete set (``results.complete`` and its checksums)."""
+    from ezigen.evaluation.results_set import read_results
+
+    return read_results(str(out))
 
 
 @contextlib.contextmanager

@@ -13,8 +13,17 @@ import ezigen
 from ezigen.errors import EzigenError
 from ezigen.training import checkpoints
 from ezigen.training.loop import train
+from tests.test_evaluation_support import one_torch_thread
 from tests.test_training import COMMON, assert_same_weights
 from tests.training_data import write_dataset
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One torch thread (before the module's runs are trained): spinning OpenMP threads on a shared
+    2-core machine made this module 10x slower."""
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
