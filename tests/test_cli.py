@@ -175,3 +175,17 @@ def test_an_existing_out_needs_overwrite_and_keeps_the_old_result_until_the_new_
     assert (out / "image.png").read_bytes() != before
     assert json.loads((out / "trace.json").read_text())["seed"] == [5]
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".o.tmp-")]  # no staging folder left
+
+
+def test_an_unreachable_hub_fails_at_once_without_retries(tmp_path, capsys, monkeypatch):
+    import time
+
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "https://hub.invalid")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    start = time.monotonic()
+    code, _, err = run(["generate", "text-only-sd21-base", "--prompt", "x", "--out", str(tmp_path / "o")], capsys)
+    assert_user_error(code, err, "cannot be reached", "--tiny", "HF_HUB_OFFLINE=1")
+    assert time.monotonic() - start < 10

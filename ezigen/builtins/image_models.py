@@ -82,6 +82,9 @@ def _reject_other_tiny(pretrained: str, expected: str) -> None:
 
 
 def _from_pretrained(cls: Any, pretrained: str, **kwargs: Any) -> Any:
+    from ezigen.hub import require_hub
+
+    require_hub(pretrained, f"{cls.__name__}")
     try:
         return cls.from_pretrained(pretrained, **kwargs)
     except Exception as exc:  # offline hub, missing folder, wrong model type

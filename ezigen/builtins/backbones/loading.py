@@ -60,6 +60,9 @@ def _model_index(pretrained: str) -> dict[str, Any]:
             return json.load(fh)
     from diffusers import DiffusionPipeline
 
+    from ezigen.hub import require_hub
+
+    require_hub(pretrained, "backbone.pretrained")
     try:
         return dict(DiffusionPipeline.load_config(pretrained))
     except Exception as exc:  # OSError / HF hub errors: offline, unknown repo, no access
