@@ -109,6 +109,11 @@ _SECTION_KINDS = {"backbone": "backbones", "subject_encoder": "subject_encoders"
 
 
 def _protocol_members(protocol: type) -> list[str]:
-    from typing import _get_protocol_attrs  # the members runtime isinstance() checks
+    """The members ``isinstance(obj, protocol)`` checks (``__protocol_attrs__`` from Python 3.12 on;
+    typing's helper before it: the standard library has no public way on 3.10/3.11)."""
+    members = getattr(protocol, "__protocol_attrs__", None)
+    if members is None:
+        from typing import _get_protocol_attrs
 
-    return sorted(_get_protocol_attrs(protocol))
+        members = _get_protocol_attrs(protocol)
+    return sorted(members)

@@ -63,21 +63,22 @@ def build_plugin_manager(
     for module_name in BUILTIN_MODULES:
         pm.register(importlib.import_module(module_name), name=module_name)
     blocked = set(disabled) if disabled is not None else disabled_from_env()
+    pm.ezigen_failed = {}  # entry-point name -> why it did not load (read by collect)
     if entry_points and "all" not in blocked:
-        _load_entry_points(pm, blocked)
+        pm.ezigen_failed = _load_entry_points(pm, blocked)
     for plugin in extra:
         pm.register(plugin)
     return pm
 
 
-def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
-    """Load every ``ezigen`` entry point not in ``blocked``.
+def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> dict[str, str]:
+    """Load every ``ezigen`` entry point not in ``blocked``; return those that failed to import.
 
-    A plugin that fails to import is recorded in :data:`FAILED` (shown by ``ezigen plugins``,
-    named in the error of a recipe that needs it) and skipped, so that it cannot break commands
-    that do not use it. pluggy's ``load_setuptools_entrypoints`` would raise on the first one.
+    A plugin that fails to import is returned (shown by ``ezigen plugins``, named in the error of
+    a recipe that needs it) and skipped, so that it cannot break commands that do not use it.
+    pluggy's ``load_setuptools_entrypoints`` would raise on the first one.
     """
-    FAILED.clear()
+    failed: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         for ep in dist.entry_points:
             if ep.group != ENTRY_POINT_GROUP or ep.name in blocked or pm.get_plugin(ep.name) is not None:
@@ -86,13 +87,13 @@ def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> None:
             try:
                 plugin = ep.load()
             except Exception as exc:  # a plugin's import error must not look like ours, nor stop other commands
-                FAILED[ep.name] = f"failed to import: {type(exc).__name__}: {exc}"
+                failed[ep.name] = f"failed to import: {type(exc).__name__}: {exc}"
                 continue
             pm.register(plugin, name=ep.name)
+    return failed
 
 
 _DISTRIBUTIONS: dict[str, tuple[str, str]] = {}  # entry-point name -> (distribution, version)
-FAILED: dict[str, str] = {}  # entry-point name -> why it did not load (last build_plugin_manager)
 
 
 def describe_plugin(name: str) -> str:
@@ -187,7 +188,7 @@ def collect(pm: pluggy.PluginManager) -> Components:
 
     registries: dict[str, Registry] = {}
     broken: dict[tuple[str, str], tuple[str, str]] = {}
-    failed: dict[str, str] = {name: why for name, why in FAILED.items() if pm.get_plugin(name) is None}
+    failed: dict[str, str] = dict(getattr(pm, "ezigen_failed", {}))
     for kind, (hook_name, human) in KINDS.items():
         registry = Registry(human)
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
