@@ -18,6 +18,7 @@ duration of a call, so ``sd`` gives exactly its own images before and after.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -83,10 +84,47 @@ class EZIGenPipeline(DiffusionPipeline):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str, recipe: Any = "ezigen-sd21-base",
                         overrides: list[str] | tuple[str, ...] = (), tiny: bool = False, **kwargs: Any) -> EZIGenPipeline:
-        """Load the base model with ``DiffusionPipeline.from_pretrained(model, **kwargs)`` (``torch_dtype``,
-        ``revision``, ``variant``, ``use_safetensors`` ... as diffusers takes them), then :meth:`from_pipe`."""
-        base = DiffusionPipeline.from_pretrained(pretrained_model_name_or_path, **kwargs)
-        return cls.from_pipe(base, recipe=recipe, overrides=overrides, tiny=tiny)
+        """Load a base model with ``DiffusionPipeline.from_pretrained(model, **kwargs)`` (``torch_dtype``,
+        ``revision``, ``variant``, ``use_safetensors`` ... as diffusers takes them), then :meth:`from_pipe`.
+
+        A folder written by :meth:`save_pretrained` / ``ezigen export`` brings its own recipe and
+        weights; its base model (``backbone.pretrained``) is loaded the same way, or built in memory
+        for the embedded ``tiny:`` / ``toy:`` / ``random:`` names."""
+        from ezigen.export import RECIPE_FILE
+
+        path = str(pretrained_model_name_or_path)
+        if not (os.path.isdir(path) and os.path.isfile(os.path.join(path, RECIPE_FILE))):
+            base = DiffusionPipeline.from_pretrained(path, **kwargs)
+            return cls.from_pipe(base, recipe=recipe, overrides=overrides, tiny=tiny)
+        from ezigen.build import build_system
+        from ezigen.recipe.loader import load_recipe
+
+        loaded = load_recipe(path, list(overrides), tiny=tiny)
+        base_id = loaded.backbone.config.pretrained
+        if ":" in base_id.split("/")[0]:  # embedded models: no diffusers pipeline to load
+            system = build_system(loaded)
+            backbone = system.backbone
+            self = cls(**{name: getattr(backbone, name, None) for name in
+                          ("vae", "text_encoder", "tokenizer", "unet", "text_encoder_2", "tokenizer_2")},
+                       scheduler=backbone.make_scheduler())
+            self.system = system
+            return self
+        return cls.from_pipe(DiffusionPipeline.from_pretrained(base_id, **kwargs), recipe=loaded)
+
+    def save_pretrained(self, save_directory: str, overwrite: bool = True, **_ignored: Any) -> str:
+        """Write the resolved recipe, the fusion's weights (safetensors) and a model card to ``save_directory``
+        (``ezigen.export``); the base model is named by the recipe, not copied."""
+        import tempfile
+
+        from ezigen.export import export_folder
+
+        fusion = self.system.fusion
+        with tempfile.TemporaryDirectory() as tmp:
+            weights = None
+            if fusion is not None and fusion.trainable_parameters():
+                weights = os.path.join(tmp, "fusion.safetensors")
+                fusion.save_weights(weights)
+            return export_folder(self.system.recipe, weights, save_directory, overwrite=overwrite)
 
     # --- diffusers-style state ---------------------------------------------------------------
 

@@ -108,3 +108,44 @@ def test_output_types_and_per_call_settings(ezigen_pipe, subject_image):
         ezigen_pipe("a cat", output_type="jpeg", **kwargs)
     with pytest.raises(EzigenError, match="square"):
         ezigen_pipe("a cat", height=64, width=32, **kwargs)
+
+
+def test_a_trained_run_exports_to_a_folder_that_generate_and_from_pretrained_load(tmp_path, capsys, subject_path):
+    import json as json_
+
+    from PIL import Image, ImageChops
+
+    from tests.conftest import run_cli
+    from tests.training_data import write_dataset
+
+    data, run = write_dataset(str(tmp_path / "data"), count=4), tmp_path / "run"
+    code, _, err = run_cli(["train", "ablations/ezigen-sd21-single-pass", "--tiny", "--no-progress", "--data", data,
+                            "--out", str(run), "--set", "training.max_steps=2", "--set", "training.batch_size=2"], capsys)
+    assert code == 0, err
+    exported = tmp_path / "export"
+    code, out, err = run_cli(["export", str(run), str(exported)], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in exported.iterdir()) == ["README.md", "fusion.safetensors", "recipe.yaml"]
+    assert "fusion.safetensors" in (exported / "recipe.yaml").read_text()
+    assert "tiny:sd21" in (exported / "README.md").read_text()
+
+    args = ["--subject", subject_path, "--subject-prompt", "a disc", "-p", "a disc", "--seed", "2", "--steps", "2"]
+    code, _, err = run_cli(["generate", str(exported), *args, "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    trained = json_.loads((tmp_path / "a" / "trace.json").read_text())
+    code, _, err = run_cli(["generate", str(run / "recipe.yaml"), *args, "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err  # the run's own recipe has no weights: the untrained adapter
+    untrained = ImageChops.difference(Image.open(tmp_path / "a" / "image.png"), Image.open(tmp_path / "b" / "image.png"))
+    assert untrained.getbbox() is not None and trained["steps"]
+
+    pipe = ezigen.EZIGenPipeline.from_pretrained(str(exported))
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a disc", subject_image=subject_path, subject_prompt="a disc", num_inference_steps=2,
+                 generator=torch.Generator().manual_seed(2)).images[0]
+    assert ImageChops.difference(image, Image.open(tmp_path / "a" / "image.png")).getbbox() is None
+    again = tmp_path / "again"
+    pipe.save_pretrained(str(again))
+    from safetensors.torch import load_file
+
+    saved, original = load_file(str(again / "fusion.safetensors")), load_file(str(exported / "fusion.safetensors"))
+    assert saved.keys() == original.keys() and all(torch.equal(saved[k], original[k]) for k in saved)

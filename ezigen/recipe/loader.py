@@ -45,7 +45,11 @@ def find_recipe(name_or_path: str, components: Any, relative_to: str | None = No
             if os.path.isfile(path):
                 return path
             if os.path.isdir(path):
-                raise UnknownNameError(f"recipe {name_or_path!r} is a folder; expected a YAML file or a recipe name")
+                exported = os.path.join(path, "recipe.yaml")  # an export, a training run (ezigen.export)
+                if os.path.isfile(exported):
+                    return exported
+                raise UnknownNameError(f"recipe {name_or_path!r} is a folder without recipe.yaml; expected a YAML "
+                                       "file, a recipe name, or a folder from `ezigen export`")
     index = recipe_index(components)
     if name_or_path in index:
         return index[name_or_path]
@@ -166,7 +170,7 @@ def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool 
     components = components or default_components()
     overrides = list(overrides)
     path = find_recipe(name_or_path, components)
-    data = read_recipe_data(path, components)
+    data = weights_beside_recipe(read_recipe_data(path, components), path)
     data = apply_overrides(data, overrides)
     recipe = validate(data, components, source=path)
     check_requires(recipe, components)
@@ -174,6 +178,18 @@ def load_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool 
         overridden = {expr.split("=", 1)[0].strip() for expr in overrides}
         recipe = validate(tiny_data(recipe, overridden), components, source=path)
     return recipe
+
+
+def weights_beside_recipe(data: Any, path: str) -> Any:
+    """A relative ``fusion.weights`` that names a file next to the recipe file is read from there (an export's
+    ``fusion.safetensors``); anything else (cwd-relative paths, ``hf://``, plugin schemes) is left alone."""
+    fusion = data.get("fusion") if isinstance(data, dict) else None
+    weights = fusion.get("weights") if isinstance(fusion, dict) else None
+    if isinstance(weights, str) and "://" not in weights and not os.path.isabs(weights):
+        beside = os.path.join(os.path.dirname(os.path.abspath(path)), weights)
+        if os.path.isfile(beside) and not os.path.isfile(weights):
+            fusion["weights"] = beside
+    return data
 
 
 def resolve_recipe(name_or_path: str, overrides: Iterable[str] = (), *, tiny: bool = False,
