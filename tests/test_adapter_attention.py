@@ -234,3 +234,21 @@ def test_a_wrong_checkpoint_fails_with_the_key_lists(setup, tmp_path):
     assert "unexpected keys (1): up_blocks.1.attentions.0.transformer_blocks.0.adapter.extra_to_k.weight" in text
     assert "conv_in.weight: file (1,)" in text
     assert not os.path.exists(tmp_path / "out.safetensors")
+
+
+def test_a_checkpoint_with_16_scalars_for_another_block_count_is_refused_by_name(setup, tmp_path):
+    from ezigen.weights_convert import convert_ezigen_official
+
+    backbone = setup[0]
+    state = released_checkpoint(backbone, str(tmp_path / "ckpt"))  # the tiny UNet has 11 transformer blocks
+    state["learnable_weights"] = torch.ones(16)  # as the released code hard-codes it
+    torch.save(state, str(tmp_path / "pytorch_model.bin"))
+    with pytest.raises(WeightsError) as info:
+        convert_ezigen_official(str(tmp_path / "pytorch_model.bin"), "tiny:sd21", str(tmp_path / "out.safetensors"))
+    text = str(info.value)
+    assert "learnable_weights holds 16 scalars" in text and "hard-codes ones(16)" in text
+    assert "adapters for 11 blocks" in text and "has 11 transformer blocks" in text
+    assert "down -> mid -> up" in text and "--backbone stabilityai/stable-diffusion-2-1-base" in text
+    assert "shape mismatches" not in text  # not the bare key check
+    assert not os.path.exists(tmp_path / "out.safetensors")
+
