@@ -195,3 +195,24 @@ def test_the_vae_sees_the_same_bits_as_for_a_contiguous_tensor(ezigen_backbone_s
         ours = ezigen_backbone_sd21.vae.encode(pixels).latent_dist.mean
         contiguous = ezigen_backbone_sd21.vae.encode(pixels.clone(memory_format=torch.contiguous_format)).latent_dist.mean
     assert torch.equal(ours, contiguous)
+
+
+# --- item 7: autocast ---------------------------------------------------------------------------
+
+def test_autocast_runs_the_unet_in_the_autocast_dtype_and_off_is_float32(subject_path):
+    from tests.conftest import build
+
+    runs = {}
+    for value in ("null", "bfloat16"):
+        system = build("ablations/ezigen-sd21-single-pass", "sampling.steps=3", f"sampling.autocast={value}")
+        seen = set()
+        handle = system.backbone.unet.conv_in.register_forward_hook(lambda _m, _a, out: seen.add(out.dtype))
+        try:
+            runs[value] = system.generate("a disc", subject=subject_path, subject_prompt="a disc", seed=1).latents
+        finally:
+            handle.remove()
+        # subject encoding and denoising both ran under autocast (or neither did)
+        assert seen == ({torch.float32} if value == "null" else {torch.bfloat16}), value
+    assert runs["null"].dtype == runs["bfloat16"].dtype == torch.float32
+    assert not torch.equal(runs["null"], runs["bfloat16"])
+    assert ezigen.load_recipe("ezigen-sd21-base").sampling.autocast is None  # float32 unless asked

@@ -11,6 +11,7 @@ A recipe's sections (DESIGN §5):
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import attrs
@@ -34,6 +35,11 @@ COMPONENT_SECTIONS = {
 STOP_SECTION = ("stop_criteria", "clip-similarity")
 
 
+class AutocastDtype(enum.Enum):
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
 @attrs.frozen
 class SamplingConfig:
     steps: int = setting(50, doc="Denoising steps T.", validator=in_range(1, 1000))
@@ -43,6 +49,10 @@ class SamplingConfig:
     feature_cache: str | None = setting(
         None, doc="A folder for the content-addressed subject-feature cache shared by processes and runs "
         "(EZIGEN_FEATURE_CACHE also sets it); null = in memory only.")
+    autocast: AutocastDtype | None = setting(
+        None, doc="Run subject encoding, denoising and refinement under torch.autocast(device, dtype) over the "
+        "weights' own dtype, as the release runs inference under torch.autocast('cuda') (float16); null = no autocast "
+        "(float32 numerics, ezigen's default). On CPU only bfloat16 is fast.")
 
 
 @attrs.frozen(eq=False)
