@@ -18,16 +18,13 @@ Both: per row and channel, (var, mean) over (H, W) with no Bessel correction, an
 
 from __future__ import annotations
 
-import enum
 from typing import Any
 
 import torch
 
+from ezigen.builtins.fusions.reference_attention import AdainPlacement  # the torch-free config's enum
 
-class AdainPlacement(enum.Enum):
-    BLOCKS = "blocks"  # community: down/up block units and the mid block, depth-weighted
-    RESNETS = "resnets"  # every ResnetBlock2D output, no depth weights
-
+__all__ = ["AdainPlacement", "adain", "adain_sites", "block_depth_weights", "stats"]
 
 COMMUNITY_EPS = 1e-6  # std = sqrt(max(var, eps))
 RESNETS_EPS = 1e-5  # std = sqrt(var + eps)

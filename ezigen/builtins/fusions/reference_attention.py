@@ -36,7 +36,6 @@ from typing import Any
 
 import attrs
 
-from ezigen.builtins.fusions.reference_adain import AdainPlacement
 from ezigen.config import in_range, setting
 from ezigen.values import FeatureKind
 
@@ -44,6 +43,11 @@ from ezigen.values import FeatureKind
 class ReferenceNoise(enum.Enum):
     PER_STEP = "per-step"  # community: fresh eps from the generation's generator at every step
     FIXED = "fixed"  # one eps, seeded by noise_seed
+
+
+class AdainPlacement(enum.Enum):
+    BLOCKS = "blocks"  # community: down/up block units and the mid block, depth-weighted
+    RESNETS = "resnets"  # every ResnetBlock2D output, no depth weights
 
 
 class ReferencePrompt(enum.Enum):
