@@ -84,9 +84,15 @@ class System:
 
     def encode_subject(self, subject: SubjectInput, trace: Trace | None = None) -> SubjectFeatures:
         """Features for ``subject``, from the cache when this (content, prompt, encoder config) was seen."""
-        key = FeatureCache.key(subject.key, self.encoder.cache_key())
-        features, computed = self.feature_cache.get_or_compute(
-            key, lambda: encode_subject(self.encoder, subject, self.backbone, self.recipe.subject_encoder))
+        autocast = self.recipe.sampling.autocast
+        encoder_key = self.encoder.cache_key() + (f"\nautocast={autocast.value}" if autocast is not None else "")
+        key = FeatureCache.key(subject.key, encoder_key)
+
+        def compute() -> SubjectFeatures:
+            with self.autocast():
+                return encode_subject(self.encoder, subject, self.backbone, self.recipe.subject_encoder)
+
+        features, computed = self.feature_cache.get_or_compute(key, compute)
         if computed and trace is not None:
             trace.count("subject_encodings")
             trace.count("unet_evals", int(features.info.get("unet_evals", 0)))
@@ -101,6 +107,15 @@ class System:
         if subject is None and self.needs_subject:
             raise EzigenError(f"recipe {name!r} needs a subject image: pass --subject IMAGE (and --subject-prompt, "
                               "e.g. 'a dog')")
+
+    def autocast(self) -> Any:
+        """``torch.autocast`` on the backbone's device with ``sampling.autocast``'s dtype (a no-op when null)."""
+        dtype = self.recipe.sampling.autocast
+        if dtype is None:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=getattr(torch, dtype.value))
 
     @contextlib.contextmanager
     def attached(self) -> Iterator[Any]:
@@ -203,7 +218,7 @@ class System:
             trace.count("vae_decodes", int(latents_.shape[0]))
             return PassResult(latents_, pixels, backbone.to_pil(pixels))
 
-        with self.attached() as attachment, torch.no_grad():
+        with self.attached() as attachment, torch.no_grad(), self.autocast():
             path = None
             if attachment is not None:
                 path = SubjectPath(attachment, features, defaults.fusion_scale(self.fusion.config),

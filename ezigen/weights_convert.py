@@ -67,6 +67,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
     adapter_keys = set(fusion.weights_state())
     has_base = any(k not in adapter_keys for k in state)
     report: dict[str, Any] = {"source": path, "tensors": len(state), "layers": len(fusion.layers)}
+    _check_scalar_count(state, fusion.layers, backbone_pretrained, path)
     if has_base:
         attachment = fusion.attach(backbone.unet)
         try:
@@ -90,6 +91,25 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
         fusion.save_weights(tmp)
     report["written"] = dst
     return report
+
+
+def _check_scalar_count(state: dict[str, Any], layers: list[str], backbone_pretrained: str, path: str) -> None:
+    """The released code hard-codes ``learnable_weights = ones(16)``: scalar l scales the subject features of
+    the l-th transformer block in execution order (down -> mid -> up; spec §2.2 point 10). That order maps
+    onto another UNet only if it has exactly as many blocks, so any other count is refused here, by name."""
+    weights = state.get("learnable_weights")
+    if weights is None or tuple(weights.shape) == (len(layers),):
+        return
+    count = int(weights.numel())
+    adapters = len({k.split(".adapter")[0] for k in state if ".adapter." in k or ".adapter_norm." in k})
+    raise WeightsError(
+        f"checkpoint {path!r}: learnable_weights holds {count} scalars (shape {tuple(weights.shape)}), one per "
+        f"transformer block in execution order down -> mid -> up (the released code hard-codes ones(16) for "
+        f"SD2.1-base's 16 blocks), and the file has adapters for {adapters} blocks; {backbone_pretrained!r} has "
+        f"{len(layers)} transformer blocks ({layers[0]} ... {layers[-1]}), so scalar l has no block to go to. "
+        f"Convert it with the backbone it was trained on (--backbone stabilityai/stable-diffusion-2-1-base for the "
+        f"released checkpoint-200000)"
+    )
 
 
 CONVERTERS = {"ezigen-official": convert_ezigen_official}

@@ -234,3 +234,72 @@ def test_a_wrong_checkpoint_fails_with_the_key_lists(setup, tmp_path):
     assert "unexpected keys (1): up_blocks.1.attentions.0.transformer_blocks.0.adapter.extra_to_k.weight" in text
     assert "conv_in.weight: file (1,)" in text
     assert not os.path.exists(tmp_path / "out.safetensors")
+
+
+def test_a_checkpoint_with_16_scalars_for_another_block_count_is_refused_by_name(setup, tmp_path):
+    from ezigen.weights_convert import convert_ezigen_official
+
+    backbone = setup[0]
+    state = released_checkpoint(backbone, str(tmp_path / "ckpt"))  # the tiny UNet has 11 transformer blocks
+    state["learnable_weights"] = torch.ones(16)  # as the released code hard-codes it
+    torch.save(state, str(tmp_path / "pytorch_model.bin"))
+    with pytest.raises(WeightsError) as info:
+        convert_ezigen_official(str(tmp_path / "pytorch_model.bin"), "tiny:sd21", str(tmp_path / "out.safetensors"))
+    text = str(info.value)
+    assert "learnable_weights holds 16 scalars" in text and "hard-codes ones(16)" in text
+    assert "adapters for 11 blocks" in text and "has 11 transformer blocks" in text
+    assert "down -> mid -> up" in text and "--backbone stabilityai/stable-diffusion-2-1-base" in text
+    assert "shape mismatches" not in text  # not the bare key check
+    assert not os.path.exists(tmp_path / "out.safetensors")
+
+
+def attn1_outputs(backbone, fusion, features, sample, text, gate):
+    """Each block's attn1 output a1 + o' with every block's gated_weight set to ``gate``."""
+    names = transformer_block_names(backbone.unet)
+    with torch.no_grad():
+        for name in names:
+            adapter = fusion.get_submodule(name).adapter
+            if hasattr(adapter, "gated_weight"):
+                adapter.gated_weight.fill_(gate)
+    seen = {}
+    attachment = fusion.attach(backbone.unet)
+    handles = [backbone.unet.get_submodule(f"{n}.attn1").register_forward_hook(
+        lambda _m, _a, out, n=n: seen.setdefault(n, out.clone())) for n in names[:1]]
+    try:
+        attachment.set_subject(features)
+        predict(backbone, sample, text)
+    finally:
+        for handle in handles:
+            handle.remove()
+        attachment.detach()
+    return seen[names[0]]
+
+
+def test_gated_is_the_released_gate_and_tanh_gate_is_ours(setup):
+    backbone, features, sample, text = setup
+    released = AdapterAttentionModel(AdapterAttentionConfig(gated=True, residual_connection=True), backbone)
+    ours = AdapterAttentionModel(AdapterAttentionConfig(tanh_gate=True, residual_connection=True), backbone)
+    first = transformer_block_names(backbone.unet)[0]
+    assert released.get_submodule(first).adapter.gated_weight.shape == (1, 1)  # as the released class makes it
+    assert ours.get_submodule(first).adapter.gated_weight.shape == (1,)
+    plain = attn1_outputs(backbone, AdapterAttentionModel(AdapterAttentionConfig(), backbone), None, sample, text, 0)
+    # the first block's attn1 output is a1 + o' where (released) o' = g o + u: linear in g, u outside the gate
+    r0, r1, r2 = (attn1_outputs(backbone, released, features, sample, text, g) for g in (0.0, 1.0, 2.0))
+    torch.testing.assert_close(r2 - r1, r1 - r0, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(r0, plain, atol=1e-3)  # g = 0 still adds u = LN_a(h + a1)
+    # at g = 1 the released gate is the ungated double-residual adapter
+    ungated = AdapterAttentionModel(AdapterAttentionConfig(residual_connection=True), backbone)
+    torch.testing.assert_close(r1, attn1_outputs(backbone, ungated, features, sample, text, 0), rtol=1e-5, atol=1e-5)
+    # ours: tanh(g) (o + u): exactly off at g = 0, and not linear in g
+    t0, t1, t2 = (attn1_outputs(backbone, ours, features, sample, text, g) for g in (0.0, 1.0, 2.0))
+    assert torch.equal(t0, plain)
+    expected = plain + torch.tanh(torch.tensor(2.0)) / torch.tanh(torch.tensor(1.0)) * (t1 - plain)
+    torch.testing.assert_close(t2, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gated_and_tanh_gate_together_are_a_recipe_error():
+    import ezigen
+    from ezigen.errors import RecipeError
+
+    with pytest.raises(RecipeError, match="at most one of them"):
+        ezigen.load_recipe("ezigen-sd21-base", ["fusion.gated=true", "fusion.tanh_gate=true"])

@@ -197,7 +197,11 @@ def flood_fill_sizes(mask):
 def test_larger_half_and_area_rules():
     anns = [{"id": i, "area": a} for i, a in enumerate([10, 50, 30, 40, 20])]
     area = lambda a: a["area"]  # noqa: E731
-    assert [a["area"] for a in select_instances(anns, area, 0, 4)] == [50, 40, 30]  # 5 > 4: ceil(5/2)
+    assert [a["area"] for a in select_instances(anns, area, 0, 4)] == [50, 40]  # 5 > 4: floor(5/2), as released
+    assert [a["area"] for a in select_instances(anns, area, 0, 4, "ceil")] == [50, 40, 30]  # ceil(5/2)
+    # the release tests area values (`area in sorted(areas)[-(n // 2):]`): a tie with the second largest stays
+    tied = anns + [{"id": 9, "area": 40}]
+    assert [a["id"] for a in select_instances(tied, area, 0, 4)] == [1, 3, 9]
     assert [a["area"] for a in select_instances(anns[:4], area, 0, 4)] == [50, 40, 30, 10]  # 4: all
     assert [a["area"] for a in select_instances(anns, area, 35, 4)] == [50, 40]
 
@@ -252,7 +256,7 @@ def test_coco_options(coco, tmp_path):
     by_source = {s.source: s for s in samples}
     assert by_source["coco:1"].subject_prompts[1:] == ("a photo of a trafficlight.", "a photo of a tvmonitor.")
     empty = by_source["coco:5"]
-    assert empty.subject_prompts == ("",) * 4 and len(set(empty.subjects)) == 1
+    assert empty.subject_prompts == ("a photo of a .",) * 4 and len(set(empty.subjects)) == 1  # released format
     assert Image.open(empty.subjects[0]).size == (100, 100) and not np.asarray(Image.open(empty.subjects[0])).any()
     build_coco([coco], str(tmp_path / "b"), coco_options(limit=2, include_crowd=False, target_format="png"))
     samples, _ = read_manifest(str(tmp_path / "b"))
@@ -454,3 +458,31 @@ def test_cli(coco, ytvis, tmp_path, capsys):
     code, _, err = run(["data", "coco", "--images", coco.images, "--images", coco.images, "--instances",
                         coco.instances, "--captions", coco.captions, "--out", str(out)], capsys)
     assert code == 2 and "same number of times" in err
+
+
+def test_released_category_table_is_the_whole_91_entry_table():
+    from ezigen.data.coco import RELEASED_CATEGORY_NAMES as table
+
+    assert len(table) == 91 and sorted(table) == list(range(1, 92))
+    assert (table[4], table[5], table[63], table[67], table[77], table[82], table[91]) == (
+        "motorbike", "aeroplane", "sofa", "diningtable", "cellphone", "subrigerator", "hairbrush")
+    # the 80 ids COCO-2014 uses, with the names its instances files give them: 20 are spelled otherwise
+    coco = ("person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant - stop_sign "
+            "parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe - backpack umbrella - - "
+            "handbag tie suitcase frisbee skis snowboard sports_ball kite baseball_bat baseball_glove skateboard "
+            "surfboard tennis_racket bottle - wine_glass cup fork knife spoon bowl banana apple sandwich orange "
+            "broccoli carrot hot_dog pizza donut cake chair couch potted_plant bed - dining_table - - toilet - tv "
+            "laptop mouse remote keyboard cell_phone microwave oven toaster sink refrigerator - book clock vase "
+            "scissors teddy_bear hair_drier toothbrush -").split()
+    used = {i: name.replace("_", " ") for i, name in enumerate(coco, start=1) if name != "-"}
+    assert len(used) == 80
+    differ = {i for i, name in used.items() if table[i] != name}
+    assert len(differ) == 20 and {4, 5, 10, 63, 64, 67, 72, 77, 82, 88} <= differ
+
+
+def test_original_targets_keep_the_source_bytes(coco, tmp_path):
+    build_coco([coco], str(tmp_path / "o"), coco_options(target_format="original", limit=1))
+    samples, _ = read_manifest(str(tmp_path / "o"))
+    source = os.path.join(coco.images, "COCO_train2014_000000000001.jpg")
+    assert samples[0].target.endswith(".jpg")
+    assert open(samples[0].target, "rb").read() == open(source, "rb").read()

@@ -195,3 +195,50 @@ def test_the_vae_sees_the_same_bits_as_for_a_contiguous_tensor(ezigen_backbone_s
         ours = ezigen_backbone_sd21.vae.encode(pixels).latent_dist.mean
         contiguous = ezigen_backbone_sd21.vae.encode(pixels.clone(memory_format=torch.contiguous_format)).latent_dist.mean
     assert torch.equal(ours, contiguous)
+
+
+# --- item 7: autocast ---------------------------------------------------------------------------
+
+def test_autocast_runs_the_unet_in_the_autocast_dtype_and_off_is_float32(subject_path):
+    from tests.conftest import build
+
+    runs = {}
+    for value in ("null", "bfloat16"):
+        system = build("ablations/ezigen-sd21-single-pass", "sampling.steps=3", f"sampling.autocast={value}")
+        seen = set()
+        handle = system.backbone.unet.conv_in.register_forward_hook(lambda _m, _a, out: seen.add(out.dtype))
+        try:
+            runs[value] = system.generate("a disc", subject=subject_path, subject_prompt="a disc", seed=1).latents
+        finally:
+            handle.remove()
+        # subject encoding and denoising both ran under autocast (or neither did)
+        assert seen == ({torch.float32} if value == "null" else {torch.bfloat16}), value
+    assert runs["null"].dtype == runs["bfloat16"].dtype == torch.float32
+    assert not torch.equal(runs["null"], runs["bfloat16"])
+    assert ezigen.load_recipe("ezigen-sd21-base").sampling.autocast is None  # float32 unless asked
+
+
+# --- item 9: the SDXL refinement restart --------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, index, timestep", [
+    ([], 6, 651),  # spec §4.3 on infer_sdxl.py@445f642: the scheduled timestep nearest below 1000 f = 700
+    (["refinement.appearance_fraction=0.65"], 7, 601),  # the later restart of another dev pipeline version
+])
+def test_sdxl_refinement_restarts_where_docs_say(overrides, index, timestep):
+    from diffusers import DDPMScheduler
+
+    from ezigen.sampling.refinement import restart_plan
+
+    recipe = ezigen.load_recipe("ezigen-sdxl-base", overrides)
+    guidance, refinement = recipe.guidance.config, recipe.refinement.config
+    fraction = refinement.appearance_fraction or guidance.appearance_fraction
+    start, t_noise = restart_plan(fraction, recipe.sampling.steps, refinement.renoise,
+                                  arithmetic=guidance.switch_arithmetic)
+    scheduler = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                              timestep_spacing="leading")  # SDXL-base's scheduler config
+    scheduler.set_timesteps(recipe.sampling.steps)
+    assert (start, t_noise) == (index, None)  # snap: noised to the restart step's own level
+    assert int(scheduler.timesteps[start]) == timestep
+    # the initial pass still switches at 6 (f = 0.7 in the guidance): 6 text-only steps, then 14 with the subject
+    schedule = recipe.guidance.build()
+    assert [schedule.at(i, 20).subject_active for i in range(20)].count(False) == 6

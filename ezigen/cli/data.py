@@ -10,6 +10,10 @@ resolution_option = click.option("--resolution", type=click.IntRange(8), default
                                  help="Side of the square subject and target images.")
 format_option = click.option("--target-format", type=click.Choice(["jpg", "png"]), default="jpg", show_default=True,
                              help="Target image files: JPEG (quality 95) or lossless PNG. Subjects are always PNG.")
+coco_format_option = click.option(
+    "--target-format", type=click.Choice(["jpg", "png", "original"]), default="jpg", show_default=True,
+    help="Target image files: resized JPEG (quality 95) or lossless PNG, or original: the source image's own "
+         "bytes, not resized (the release reads its targets as loaded). Subjects are always PNG.")
 masks_option = click.option("--masks", "write_masks", is_flag=True,
                             help="Also write each subject's mask in the target (manifest 'masks').")
 skip_bad_option = click.option("--skip-bad", is_flag=True,
@@ -55,17 +59,21 @@ def command() -> None:
 @click.option("--min-area", type=click.FloatRange(0), default=1000.0, show_default=True,
               help="Skip instances whose COCO 'area' (original pixels) is below this.")
 @click.option("--category-names", type=click.Choice(["coco", "released"]), default="coco", show_default=True,
-              help="coco: the file's names; released: the released table's spellings "
-                   "(trafficlight, tvmonitor, subrigerator).")
+              help="coco: the file's names; released: the released code's 91-entry table "
+                   "(trafficlight, tvmonitor, subrigerator, motorbike, sofa, ...).")
+@click.option("--larger-half", type=click.Choice(["released", "ceil"]), default="released", show_default=True,
+              help="With more instances than --num-subjects: released keeps the floor(n/2) largest areas; "
+                   "ceil keeps ceil(n/2).")
 @click.option("--keep-empty", is_flag=True,
-              help="Keep images without a usable instance as the release did: black 100x100 subjects, empty prompts.")
+              help="Keep images without a usable instance as the release did: black 100x100 subjects, "
+                   "prompts 'a photo of a .'.")
 @click.option("--crowd/--no-crowd", "include_crowd", default=True, show_default=True,
               help="Whether iscrowd=1 (RLE) regions count as instances.")
-@format_option
+@coco_format_option
 @masks_option
 @skip_bad_option
-def coco(images, instances, captions, out, limit, resolution, num_subjects, min_area, category_names, keep_empty,
-         include_crowd, target_format, write_masks, skip_bad) -> None:
+def coco(images, instances, captions, out, limit, resolution, num_subjects, min_area, category_names, larger_half,
+         keep_empty, include_crowd, target_format, write_masks, skip_bad) -> None:
     """COCO-2014 instances + captions -> subject crops on white, whole-image targets, longest captions.
 
     Prints the manifest's path; progress and a summary of skipped images go to stderr.
@@ -77,8 +85,8 @@ def coco(images, instances, captions, out, limit, resolution, num_subjects, min_
         raise click.UsageError("give --images, --instances and --captions the same number of times (one per split)")
     splits = [CocoSplit(*triple) for triple in zip(images, instances, captions)]
     options = CocoOptions(resolution=resolution, num_subjects=num_subjects, min_area=min_area, limit=limit,
-                          category_names=category_names, keep_empty=keep_empty, include_crowd=include_crowd,
-                          target_format=target_format, write_masks=write_masks, skip_bad=skip_bad)
+                          category_names=category_names, larger_half=larger_half, keep_empty=keep_empty,
+                          include_crowd=include_crowd, target_format=target_format, write_masks=write_masks, skip_bad=skip_bad)
     progress = ProgressLine("coco", "images")
     prepare_output_dir(out)
     report = build_coco(splits, out, options, progress=progress)

@@ -7,17 +7,22 @@ when both are given, as released):
 - **caption**: the longest of its captions (whitespace stripped; ties: lowest annotation id);
 - **subjects**: its instances sorted by ``area`` (largest first; ties: lowest id). An instance is
   skipped when ``area < min_area``, or when the image has more than ``num_subjects`` (4)
-  instances and its rank is not in the larger half, ``rank >= ceil(n / 2)``. For each kept
+  instances and it is not in the larger half: ``larger_half="released"`` keeps an instance
+  whose area is one of the ``floor(n / 2)`` largest areas, as released (ties by value);
+  ``"ceil"`` keeps the ranks ``0 .. ceil(n / 2) - 1``. For each kept
   instance: decode its mask (polygons or RLE, :mod:`ezigen.data.masks`), paint every pixel
   outside it white, resize the whole image to ``resolution``, crop the rescaled COCO ``bbox``,
   pad to a square with white and resize to ``resolution``. At most ``num_subjects`` are kept.
 - **subject prompt**: ``"a photo of a {category}."``.
 
 Choices (see docs/data.md): category names come from the file's ``categories`` (``"traffic
-light"``, ``"tv"``, ``"refrigerator"``) unless ``category_names="released"``, which applies the
-released table's misspellings known from the spec; images with no usable instance are skipped
-unless ``keep_empty`` (then, as released, ``num_subjects`` black 100x100 images with empty
-prompts); ``limit`` counts samples written.
+light"``, ``"tv"``, ``"refrigerator"``) unless ``category_names="released"``, which takes the
+released code's own 91-entry id -> name table (``"trafficlight"``, ``"tvmonitor"``,
+``"subrigerator"``, ``"motorbike"``, ...); images with no usable instance are skipped unless
+``keep_empty`` (then, as released, ``num_subjects`` black 100x100 images whose prompt is the
+template with an empty name, ``"a photo of a ."``); targets are written resized as JPEG (q95) or
+PNG, or with ``target_format="original"`` as the source file's own bytes (the release reads
+them as loaded); ``limit`` counts samples written.
 """
 
 from __future__ import annotations
@@ -39,8 +44,16 @@ from ezigen.data.masks import decode_segmentation
 from ezigen.errors import DataError
 
 SUBJECT_PROMPT = "a photo of a {}."
-# The released 91-entry id->name table spells some classes differently; the spec names these three.
-RELEASED_NAME_QUIRKS = {"traffic light": "trafficlight", "tv": "tvmonitor", "refrigerator": "subrigerator"}
+# The released code's COCO id -> name table (all 91 ids, the 11 that COCO-2014 leaves unused included), with
+# its own spellings: 20 of the 80 used ids differ from the instances file's names.
+RELEASED_CATEGORY_NAMES = dict(enumerate((
+    "person bicycle car motorbike aeroplane bus train truck boat trafficlight firehydrant streetsign stopsign "
+    "parkingmeter bench bird cat dog horse sheep cow elephant bear zebra giraffe hat backpack umbrella shoe "
+    "eyeglasses handbag tie suitcase frisbee skis snowboard sportsball kite baseballbat baseballglove skateboard "
+    "surfboard tennisracket bottle plate wineglass cup fork knife spoon bowl banana apple sandwich orange broccoli "
+    "carrot hotdog pizza donut cake chair sofa pottedplant bed mirror diningtable window desk toilet door "
+    "tvmonitor laptop mouse remote keyboard cellphone microwave oven toaster sink subrigerator blender book clock "
+    "vase scissors teddybear hairdrier toothbrush hairbrush").split(), start=1))
 EXPECTED_INSTANCES = ("a COCO instances JSON object with lists 'images' ({id, file_name, width, height}), "
                       "'annotations' ({id, image_id, category_id, segmentation, area, bbox}) "
                       "and 'categories' ({id, name})")
@@ -64,10 +77,11 @@ class CocoOptions:
     num_subjects: int = 4
     min_area: float = 1000.0
     limit: int | None = None  # samples to write (None: all)
-    category_names: str = "coco"  # "coco" (the file's names) | "released" (with the released misspellings)
+    category_names: str = "coco"  # "coco" (the file's names) | "released" (the released id -> name table)
+    larger_half: str = "released"  # "released": the floor(n / 2) largest areas | "ceil": ranks < ceil(n / 2)
     keep_empty: bool = False  # images without a usable instance: black placeholders (as released) instead of skipping
     include_crowd: bool = True  # iscrowd=1 (RLE) regions count as instances, as released
-    target_format: str = "jpg"
+    target_format: str = "jpg"  # "jpg" (q95) | "png": resized; "original": the source file's bytes
     write_masks: bool = False  # masks/<stem>-<k>.png: each subject's mask in the target
     skip_bad: bool = False  # a missing/unreadable image or bad mask is skipped and counted instead of stopping
 
@@ -102,15 +116,21 @@ def longest_caption(captions: Sequence[tuple[int, str]]) -> str | None:
 
 
 def select_instances(annotations: Sequence[dict[str, Any]], area_of: Callable[[dict[str, Any]], float],
-                     min_area: float, num_subjects: int) -> list[dict[str, Any]]:
+                     min_area: float, num_subjects: int, larger_half: str = "released") -> list[dict[str, Any]]:
     """Instances that may become subjects, largest first (the area and larger-half rules above).
 
-    The larger-half rule looks at all of the image's instances (before the area filter), as
-    the spec words it: with ``n > num_subjects`` only ranks ``0 .. ceil(n / 2) - 1`` stay.
+    The larger-half rule looks at all of the image's instances (before the area filter). With
+    ``n > num_subjects``: ``released`` keeps an instance iff its area is among the ``floor(n / 2)``
+    largest area values (the release tests ``area in sorted(areas)[-(n // 2):]``, so a tie with
+    the last of them stays too); ``ceil`` keeps the ranks ``0 .. ceil(n / 2) - 1``.
     """
     ranked = sorted(annotations, key=lambda a: (-area_of(a), a.get("id", 0)))
-    top = math.ceil(len(ranked) / 2) if len(ranked) > num_subjects else len(ranked)
-    return [a for a in ranked[:top] if area_of(a) >= min_area]
+    if len(ranked) > num_subjects and larger_half == "released":
+        largest = {area_of(a) for a in ranked[:len(ranked) // 2]}
+        ranked = [a for a in ranked if area_of(a) in largest]
+    elif len(ranked) > num_subjects:
+        ranked = ranked[:math.ceil(len(ranked) / 2)]
+    return [a for a in ranked if area_of(a) >= min_area]
 
 
 def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage], dict[int, str]]:
@@ -126,7 +146,11 @@ def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage],
                           EXPECTED_INSTANCES)
     names = {c["id"]: c["name"] for c in categories}
     if options.category_names == "released":
-        names = {k: RELEASED_NAME_QUIRKS.get(v, v) for k, v in names.items()}
+        unknown = sorted(set(names) - set(RELEASED_CATEGORY_NAMES))
+        if unknown:
+            raise DataError(f"--instances {split.instances!r}: category ids {unknown} are not in the released "
+                            "COCO table (ids 1-91); use --category-names coco")
+        names = {k: RELEASED_CATEGORY_NAMES[k] for k in names}
     by_image: dict[int, list[dict[str, Any]]] = {}
     for ann in annotations:
         if ann["category_id"] not in names:
@@ -227,7 +251,7 @@ def _build_one(item: CocoImage, names: dict[int, str], split: CocoSplit, out: st
                                 f"(image {item.id}): {exc}") from None
         return masks[key]
 
-    chosen = select_instances(item.annotations, area_of, options.min_area, options.num_subjects)
+    chosen = select_instances(item.annotations, area_of, options.min_area, options.num_subjects, options.larger_half)
     if not chosen:
         return None, NO_INSTANCE
     image = load_rgb(item.path, item.width, item.height)
@@ -248,10 +272,23 @@ def _build_one(item: CocoImage, names: dict[int, str], split: CocoSplit, out: st
             break
     if not subjects:
         return None, NO_INSTANCE
-    target = save_image(resize_square(image, options.resolution),
-                        os.path.join(out, "targets", f"{stem}.{options.target_format}"))
+    target = write_target(image, item, out, options)
     return Sample(subjects=tuple(subjects), subject_prompts=tuple(prompts), target=target, caption=item.caption,
                   masks=tuple(mask_paths), source=f"coco:{item.id}"), None
+
+
+def write_target(image, item: CocoImage, out: str, options: CocoOptions) -> str:
+    """The target file: resized to the resolution as JPEG (q95) / PNG, or the source's own bytes ("original")."""
+    stem = os.path.join(out, "targets", f"{item.id:012d}")
+    if options.target_format != "original":
+        return save_image(resize_square(image, options.resolution), f"{stem}.{options.target_format}")
+    from ezigen.io import atomic_path
+
+    path = stem + os.path.splitext(item.path)[1].lower()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(item.path, "rb") as source, atomic_path(path) as tmp, open(tmp, "wb") as copy:
+        copy.write(source.read())
+    return path
 
 
 def _write_placeholder(out: str):
@@ -262,11 +299,11 @@ def _write_placeholder(out: str):
 
 
 def _placeholder_sample(item: CocoImage, out: str, placeholder: str, options: CocoOptions) -> Sample:
-    """The released behaviour for an image without a usable instance: black subjects, empty prompts."""
+    """The released behaviour for an image without a usable instance: black subjects, "a photo of a ." prompts."""
     image = load_rgb(item.path, item.width, item.height)
-    target = save_image(resize_square(image, options.resolution),
-                        os.path.join(out, "targets", f"{item.id:012d}.{options.target_format}"))
+    target = write_target(image, item, out, options)
     count = options.num_subjects
-    return Sample(subjects=(placeholder,) * count, subject_prompts=("",) * count, target=target,
+    empty_prompt = SUBJECT_PROMPT.format("")  # the release formats an empty name: "a photo of a ."
+    return Sample(subjects=(placeholder,) * count, subject_prompts=(empty_prompt,) * count, target=target,
                   caption=item.caption or "", masks=(None,) * count if options.write_masks else (),
                   source=f"coco:{item.id}")

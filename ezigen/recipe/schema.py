@@ -11,6 +11,7 @@ A recipe's sections (DESIGN §5):
 
 from __future__ import annotations
 
+import enum
 from typing import Any
 
 import attrs
@@ -42,6 +43,11 @@ def _folder_or_absent(_inst: Any, _attribute: Any, value: str | None) -> None:
         raise ValueError(f"{value!r} exists and is not a folder; give a folder (created if missing) or null")
 
 
+class AutocastDtype(enum.Enum):
+    FLOAT16 = "float16"
+    BFLOAT16 = "bfloat16"
+
+
 @attrs.frozen
 class SamplingConfig:
     steps: int = setting(50, doc="Denoising steps T.", validator=in_range(1, 1000))
@@ -51,6 +57,10 @@ class SamplingConfig:
     feature_cache: str | None = setting(
         None, doc="A folder for the content-addressed subject-feature cache shared by processes and runs "
         "(EZIGEN_FEATURE_CACHE also sets it); null = in memory only.", validator=_folder_or_absent)
+    autocast: AutocastDtype | None = setting(
+        None, doc="Run subject encoding, denoising and refinement under torch.autocast(device, dtype) over the "
+        "weights' own dtype, as the release runs inference under torch.autocast('cuda') (float16); null = no autocast "
+        "(float32 numerics, ezigen's default). On CPU only bfloat16 is fast.")
 
 
 @attrs.frozen(eq=False)

@@ -230,7 +230,8 @@ def _with_rows(embeds: Any, rows: Any, replacement: Any) -> Any:
         return values
 
     return attrs.evolve(embeds, embeds=put(embeds.embeds, replacement.embeds),
-                         pooled=put(embeds.pooled, replacement.pooled), time_ids=put(embeds.time_ids, replacement.time_ids))
+                        pooled=put(embeds.pooled, replacement.pooled),
+                        time_ids=put(embeds.time_ids, replacement.time_ids))
 
 
 def _repeat_embeds(prompt: Any, count: int) -> Any:

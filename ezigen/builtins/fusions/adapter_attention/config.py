@@ -19,6 +19,15 @@ class AdapterAttentionConfig:
         None, doc="Add the adapter's LayerNormed input to its output (released SD2.1: true; SDXL configs: false); "
         "null = the backbone's default (true for SD2.1-style, false for SDXL-style).",
     )
-    gated: bool = setting(False, doc="A released-but-unused option: multiply the adapter output by tanh(g), "
-                          "g a trainable scalar per block initialised to 0 (training starts from the frozen model).")
+    gated: bool = setting(False, doc="The released (unused) gate: a trainable (1, 1) scalar g per block, initialised "
+                          "to 0, multiplying the attention output inside the adapter, before its double residual: "
+                          "g o + u, no tanh.")
+    tanh_gate: bool = setting(False, doc="ezigen's gate (the toy model's): tanh(g) times the whole adapter output, "
+                              "tanh(g) (o [+ u]), g (1,) per block initialised to 0 (training starts from the "
+                              "frozen model). Not with gated.")
     only_up: bool = setting(False, doc="Adapters only in the up blocks (an option of the authors' SDXL code).")
+
+    def __attrs_post_init__(self) -> None:
+        if self.gated and self.tanh_gate:
+            raise ValueError("gated (the released g o + u) and tanh_gate (ezigen's tanh(g) (o + u)) are two different "
+                             "gates: set at most one of them")

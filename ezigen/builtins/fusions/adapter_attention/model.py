@@ -95,8 +95,12 @@ class AdapterSelfAttentionProcessor:
         # inspect.signature on every call (5 % of a subject-on step on the tiny UNet) and then make this same call
         adapter = self.holder.adapter
         o = adapter.processor(adapter, u, encoder_hidden_states=kv, attention_mask=mask)  # (+ u when residual_connection)
-        if self.fusion.config.gated:
-            o = torch.tanh(self.holder.adapter.gated_weight.to(o.dtype)) * o
+        if self.fusion.config.gated:  # released: g o + u (the adapter is built without its own residual)
+            o = adapter.gated_weight.to(o.dtype) * o
+            if self.fusion.residual_connection:
+                o = o + u
+        elif self.fusion.config.tanh_gate:
+            o = torch.tanh(adapter.gated_weight.to(o.dtype)) * o
         return a1 + self.state.gate(o)
 
 
@@ -115,9 +119,10 @@ class AdapterAttentionModel(FusionModule):
         self.residual_connection = residual
         for name in names:
             block = unet.get_submodule(name)
-            adapter = copy_attention(block.attn1, residual)
-            if config.gated:
-                adapter.register_parameter("gated_weight", torch.nn.Parameter(torch.zeros(1, device=unet.device)))
+            adapter = copy_attention(block.attn1, residual and not config.gated)  # gated adds u itself, after g o
+            if config.gated or config.tanh_gate:
+                shape = (1, 1) if config.gated else (1,)  # the released gated_weight is (1, 1)
+                adapter.register_parameter("gated_weight", torch.nn.Parameter(torch.zeros(shape, device=unet.device)))
             set_nested(self, name, AdapterBlock(adapter, copy.deepcopy(block.norm1)))
         self.learnable_weights = torch.nn.Parameter(torch.ones(len(names), device=unet.device, dtype=unet.dtype))
         self.requires_grad_(True)

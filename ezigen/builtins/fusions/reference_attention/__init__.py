@@ -34,11 +34,11 @@ from __future__ import annotations
 from typing import Any
 
 from ezigen.builtins.fusions.reference_attention.config import (
-    AdainPlacement, ReferenceNoise, ReferencePrompt, ReferenceAttentionConfig,
+    ReferenceNoise, AdainPlacement, ReferencePrompt, ReferenceAttentionConfig,
 )
 from ezigen.values import FeatureKind
 
-__all__ = ["ReferenceAttention", "AdainPlacement", "ReferenceNoise", "ReferencePrompt", "ReferenceAttentionConfig"]
+__all__ = ["ReferenceAttention", "ReferenceNoise", "AdainPlacement", "ReferencePrompt", "ReferenceAttentionConfig"]
 
 
 class ReferenceAttention:

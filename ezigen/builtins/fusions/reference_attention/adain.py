@@ -22,7 +22,9 @@ from typing import Any
 
 import torch
 
-from ezigen.builtins.fusions.reference_attention import AdainPlacement  # noqa: F401 (the config's enum)
+from ezigen.builtins.fusions.reference_attention import AdainPlacement  # the torch-free config's enum
+
+__all__ = ["AdainPlacement", "adain", "adain_sites", "block_depth_weights", "stats"]
 
 COMMUNITY_EPS = 1e-6  # std = sqrt(max(var, eps))
 RESNETS_EPS = 1e-5  # std = sqrt(var + eps)

@@ -9,14 +9,14 @@ import attrs
 from ezigen.config import in_range, setting
 
 
-class AdainPlacement(enum.Enum):
-    BLOCKS = "blocks"  # community: down/up block units and the mid block, depth-weighted
-    RESNETS = "resnets"  # every ResnetBlock2D output, no depth weights
-
-
 class ReferenceNoise(enum.Enum):
     PER_STEP = "per-step"  # community: fresh eps from the generation's generator at every step
     FIXED = "fixed"  # one eps, seeded by noise_seed
+
+
+class AdainPlacement(enum.Enum):
+    BLOCKS = "blocks"  # community: down/up block units and the mid block, depth-weighted
+    RESNETS = "resnets"  # every ResnetBlock2D output, no depth weights
 
 
 class ReferencePrompt(enum.Enum):

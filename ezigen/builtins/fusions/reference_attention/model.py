@@ -44,8 +44,8 @@ class ReferenceSelfAttentionProcessor:
         if fusion.mode == WRITE:
             fusion.bank[self.name] = hidden_states.detach()  # (rows * N_ref, HW, C): LN1(h_ref)
         plain = self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
-        if (fusion.mode != READ or self.state.features is None or not fusion.config.attention
-                or self.name not in fusion.attention_layers or self.state.scale == 0.0 or self.name not in fusion.bank):
+        off = self.state.features is None or self.state.scale == 0.0 or not fusion.config.attention
+        if fusion.mode != READ or off or self.name not in fusion.attention_layers or self.name not in fusion.bank:
             return plain
         bank = fusion.bank[self.name]
         reference = bank.reshape(-1, fusion.ref_count * bank.shape[1], bank.shape[-1])  # (rows or 1, N_ref * HW, C)
