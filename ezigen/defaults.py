@@ -42,6 +42,14 @@ def switch_arithmetic(guidance_config: Any) -> Any:
     return getattr(guidance_config, "switch_arithmetic", SwitchArithmetic.RELEASED)
 
 
+def subject_image_loader(encoder: Any) -> Any:
+    """``load_image(source, what)`` (encoder): how the encoder wants subject files decoded (the ``unet``
+    encoder's ``preprocess: stretch`` decodes as released); ``ezigen.images.load_image`` otherwise."""
+    from ezigen.images import load_image
+
+    return getattr(encoder, "load_image", None) or load_image
+
+
 # --- fusions and attachments ----------------------------------------------------------------------
 
 def fusion_scale(fusion_config: Any) -> float:

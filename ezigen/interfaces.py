@@ -286,6 +286,8 @@ CONTRACTS: dict[str, Contract] = {
                "fusions give the unconditional CFG rows", "zeros of shape (1, T, D)"),
         Member('info["tokens_per_image"]', "in the features: T", "tokens.shape[1] // number of subject images"),
         Member("to(device, dtype)", "move the encoder's models", "not moved (CPU models stay on CPU)"),
+        Member("load_image(source, what)", "decode a subject file (path or PIL image) the way the encoder expects",
+               "ezigen.images.load_image (EXIF rotation, alpha on white)"),
         Member("unet_evals(config, N)", "classmethod: UNet evaluations one encoding of N images costs "
                "(the cost model)", "0"),
         _EXAMPLE,

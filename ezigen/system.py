@@ -73,12 +73,10 @@ class System:
         Decoded by the encoder's own ``load_image`` when it has one (the ``unet`` encoder decodes
         as its ``preprocess`` says), else by :func:`ezigen.images.load_image`.
         """
-        from ezigen.images import load_image
-
         items = list(subject) if isinstance(subject, (list, tuple)) else [subject]
         if not items:
             raise EzigenError("subject: an empty list of images")
-        load = getattr(self.encoder, "load_image", None) or load_image
+        load = defaults.subject_image_loader(self.encoder)
         images = [load(item) for item in items]
         return SubjectInput.from_images(images, subject_prompt or "")
 
