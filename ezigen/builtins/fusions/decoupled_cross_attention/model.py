@@ -36,10 +36,10 @@ def layer_scale_map(unet: Any, layer_scales: Any, layers: list[str]) -> list[flo
     """Per-layer scales from an InstantStyle mapping, with diffusers' expansion and prefix rule."""
     if layer_scales is None:
         return [1.0] * len(layers)
-    from diffusers.loaders.unet_loader_utils import _maybe_expand_lora_scales
+    from ezigen._compat import expand_layer_scales
 
     try:
-        expanded = _maybe_expand_lora_scales(unet, [layer_scales], default_scale=0.0)[0]
+        expanded = expand_layer_scales(unet, layer_scales, default_scale=0.0)
     except (ValueError, KeyError, TypeError) as exc:
         raise EzigenError(f"fusion.layer_scales: {exc}") from None
     if not isinstance(expanded, dict):
@@ -181,11 +181,10 @@ class DecoupledCrossAttentionModel(FusionModule):
         return flat
 
     def load_weights_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        from diffusers.loaders.unet import UNet2DConditionLoadersMixin
+        from ezigen._compat import ip_adapter_image_proj_to_diffusers
 
         image_proj, ip_adapter = split_official(tensors)
-        converted = UNet2DConditionLoadersMixin._convert_ip_adapter_image_proj_to_diffusers(
-            self._unet[0], image_proj, low_cpu_mem_usage=False)
+        converted = ip_adapter_image_proj_to_diffusers(self._unet[0], image_proj)
         if type(converted) is not type(self.image_proj):
             raise WeightsError(f"the weights hold a {type(converted).__name__}, but fusion.projection is "
                                f"{self.config.projection.value} ({type(self.image_proj).__name__})")
