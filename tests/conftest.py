@@ -83,3 +83,20 @@ def run_cli(args, capsys):
         code = exc.code if isinstance(exc.code, int) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory):
+    """A synthetic DreamBench folder (tests.test_evaluation_support.make_dreambench), one per test module."""
+    from tests.test_evaluation_support import make_dreambench
+
+    return make_dreambench(tmp_path_factory.mktemp("bench") / "dreambench")
+
+
+@pytest.fixture
+def single_torch_thread():
+    """One torch thread for the test (evaluation runs compare scores across processes bit for bit)."""
+    from tests.test_evaluation_support import one_torch_thread
+
+    with one_torch_thread():
+        yield

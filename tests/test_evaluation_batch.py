@@ -11,22 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_evaluation_support import make_dreambench, one_torch_thread, run_cli
+from tests.test_evaluation_support import run_cli
 
 RECIPES = ("ablations/ezigen-sd21-fixed-3", "text-only-sd21-base")
 SELECT = ("--tiny", "--set", "sampling.steps=4", "--subjects", "red_disc,dog_a", "--prompts-per-subject", "1",
           "--seeds", "0,1,2", "--metrics", "dino,clip-t")
 
 
-@pytest.fixture(scope="module")
-def bench_dir(tmp_path_factory):
-    return make_dreambench(tmp_path_factory.mktemp("bench") / "dreambench")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def rows(out):

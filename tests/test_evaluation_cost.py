@@ -15,21 +15,13 @@ import sys
 
 import pytest
 
-from tests.test_evaluation_support import make_dreambench, one_torch_thread, run_cli
+from tests.test_evaluation_support import run_cli
 
 RECIPE = "ezigen-sd21-base"
 FAST = ("--tiny", "--set", "sampling.steps=4", "--set", "refinement=null", "--limit", "2")
 
 
-@pytest.fixture(scope="module")
-def bench_dir(tmp_path_factory):
-    return make_dreambench(tmp_path_factory.mktemp("bench") / "dreambench")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def args(bench_dir, out, *extra):

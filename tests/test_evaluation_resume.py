@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from ezigen.evaluation.aggregate import fields
-from tests.test_evaluation_support import load_results, make_dreambench, one_torch_thread, run_cli
+from tests.test_evaluation_support import load_results, run_cli
 
 RECIPE = "text-only-sd21-base"
 FAST = ("--tiny", "--set", "sampling.steps=3")
@@ -25,15 +25,7 @@ UMASK = os.umask(0o022)
 os.umask(UMASK)
 
 
-@pytest.fixture(scope="module")
-def bench_dir(tmp_path_factory):
-    return make_dreambench(tmp_path_factory.mktemp("bench") / "dreambench")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def eval_args(bench_dir, out, *extra):

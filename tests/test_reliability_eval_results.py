@@ -10,21 +10,13 @@ import pytest
 
 from ezigen.errors import OutputError
 from ezigen.evaluation.results_set import MARKER, read_results
-from tests.test_evaluation_support import make_dreambench, one_torch_thread, run_cli
+from tests.test_evaluation_support import run_cli
 
 RECIPE = "text-only-sd21-base"
 SET = ("results.csv", "results.json", "results.md", "fidelity_vs_text.png", "report.html")
 
 
-@pytest.fixture(scope="module")
-def bench_dir(tmp_path_factory):
-    return make_dreambench(tmp_path_factory.mktemp("bench") / "dreambench")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    with one_torch_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def run_eval(capsys, bench_dir, out):
