@@ -102,13 +102,14 @@ class DreamBench:
         raise UnknownNameError(f"--subjects: no subject {name!r} in {self.root}{hint} Subjects: {', '.join(names)}")
 
 
-def read_dreambench(root: str) -> DreamBench:
-    """Read and check a DreamBench folder; any problem is one :class:`DataError` naming the file."""
+def read_dreambench(root: str, option: str = "--data") -> DreamBench:
+    """Read and check a DreamBench folder; any problem is one :class:`DataError` naming the file
+    (and ``option``, the command-line option that gave ``root``)."""
     if not os.path.isdir(root):
-        raise DataError(f"--data {root!r}: no such folder (expected a DreamBench folder with {PROMPTS_FILE})")
+        raise DataError(f"{option} {root!r}: no such folder (expected a DreamBench folder with {PROMPTS_FILE})")
     path = os.path.join(root, PROMPTS_FILE)
     if not os.path.isfile(path):
-        raise DataError(f"--data {root!r} is not a DreamBench folder: {PROMPTS_FILE} is missing")
+        raise DataError(f"{option} {root!r} is not a DreamBench folder: {PROMPTS_FILE} is missing")
     with open(path, encoding="utf-8") as fh:
         lines = fh.read().splitlines()
     classes = parse_classes(lines, path)

@@ -100,7 +100,7 @@ def digest(path: str) -> str:
 
 def copy_dreambench(source: str, out: str) -> CopyReport:
     """Check ``source`` and copy it to ``out`` (see the module docstring)."""
-    bench = read_dreambench(source)
+    bench = read_dreambench(source, "--from")
     images = check_images(bench)
     notes = tuple(notes_for(bench, images, source))
     live = sum(s.live for s in bench.subjects)
