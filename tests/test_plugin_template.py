@@ -130,6 +130,11 @@ def test_an_encoder_without_encode_is_one_clear_error_and_other_commands_work(tm
     assert err.count("bbb-grid") == 1 or "bbb-grid" in err
     code, out, err = run_cli(["recipes", "list"], capsys)
     assert code == 0 and "bbb/grid-token-adapter" in out and "ezigen-sd21-base" in out
+    from ezigen.testing import check_component, conformance_cases
+
+    assert ("subject_encoders", "bbb-grid") in conformance_cases(plugin="bbb")  # fails, does not vanish
+    with pytest.raises(AssertionError, match="lacks the required encode"):
+        check_component("subject_encoders", "bbb-grid")
     code, out, err = run_cli(["plugins"], capsys)
     assert code == 0 and "broken" in out and "bbb-grid" in out and "encode" in out
 

@@ -39,8 +39,11 @@ def conformance_cases(components: Any = None, plugin: str | None = None) -> list
     distribution name, or ``"ezigen"`` for the builtins)."""
     components = components or default_components()
     owner = None if plugin is None else _plugin_names(components, plugin)
-    return [(kind, entry.name) for kind in KINDS for entry in components.registry(kind).entries()
-            if owner is None or entry.plugin in owner]
+    cases = [(kind, entry.name) for kind in KINDS for entry in components.registry(kind).entries()
+             if owner is None or entry.plugin in owner]
+    # a component registered without a required member is a case too, so that it fails instead of vanishing
+    broken = sorted((kind, name) for (kind, name), (who, _) in components.broken.items() if owner is None or who in owner)
+    return cases + broken
 
 
 def _plugin_names(components: Any, plugin: str) -> set[str]:
@@ -144,6 +147,8 @@ def check_component(kind: str, name: str, components: Any = None) -> None:
     from ezigen.testing import subject_path
 
     components = components or default_components()
+    broken = components.broken_message(kind, name)
+    assert broken is None, broken
     entry = components.registry(kind).entry(name)
     cls = entry.value
     contract = CONTRACTS[kind]
