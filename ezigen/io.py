@@ -84,3 +84,14 @@ def write_text_atomic(path: str, text: str) -> None:
 
 def write_json_atomic(path: str, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def file_sha256(path: str) -> str:
+    """The hex SHA-256 of a file's bytes, read in 4 MiB blocks (checksums of checkpoints and result sets)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -24,7 +24,6 @@ checks in place and writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -94,8 +93,9 @@ def files_to_copy(bench: DreamBench, source: str) -> list[str]:
 
 
 def digest(path: str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.sha256(fh.read()).hexdigest()
+    from ezigen.io import file_sha256
+
+    return file_sha256(path)
 
 
 def copy_dreambench(source: str, out: str) -> CopyReport:

@@ -18,7 +18,6 @@ rerunning the same eval (its images are reused) publishes a complete set.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -26,16 +25,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ezigen.errors import OutputError
+from ezigen.io import file_sha256
 
 MARKER = "results.complete"
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ResultsSet:
@@ -64,7 +57,7 @@ class ResultsSet:
         for name in self.names:
             final = os.path.join(self.out, name)
             if name in written:
-                checksums[name] = _sha256(staged[name])
+                checksums[name] = file_sha256(staged[name])
                 os.replace(staged[name], final)
             elif os.path.isfile(final):
                 os.remove(final)  # an earlier run's file would not match these results
@@ -88,7 +81,7 @@ def read_results(out: str) -> dict[str, Any]:
                           f"an interrupted run?); {hint}") from None
     for name, checksum in files.items():
         path = os.path.join(out, name)
-        if not os.path.isfile(path) or _sha256(path) != checksum:
+        if not os.path.isfile(path) or file_sha256(path) != checksum:
             raise OutputError(f"{path!r} is missing or does not belong to the results set of {marker!r}; {hint}")
     if "results.json" not in files:
         raise OutputError(f"{marker!r} lists no results.json; {hint}")

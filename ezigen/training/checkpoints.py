@@ -19,13 +19,14 @@ an error, not a fallback. Checkpoints written before checksums existed are verif
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 from collections.abc import Callable
 from typing import Any
+
+from ezigen.io import file_sha256
 
 CHECKPOINTS = "checkpoints"
 STEP_DIR = re.compile(r"^step-(\d{6,})$")
@@ -99,13 +100,6 @@ def read_state(folder: str) -> dict[str, Any]:
         return json.load(fh)
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def file_checksums(folder: str) -> dict[str, dict[str, Any]]:
     """{relative path: {"size", "sha256"}} of every file under ``folder`` except ``state.json``."""
@@ -115,7 +109,7 @@ def file_checksums(folder: str) -> dict[str, dict[str, Any]]:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, folder).replace(os.sep, "/")
             if rel != "state.json":
-                found[rel] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
+                found[rel] = {"size": os.path.getsize(path), "sha256": file_sha256(path)}
     return found
 
 
@@ -140,7 +134,7 @@ def verify(folder: str) -> tuple[dict[str, Any] | None, str | None]:
         size = os.path.getsize(path)
         if size != expected.get("size"):
             return None, f"{rel} has {size} bytes, {expected.get('size')} were written"
-        if _sha256(path) != expected.get("sha256"):
+        if file_sha256(path) != expected.get("sha256"):
             return None, f"{rel} does not match its checksum"
     return state, None
 
