@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_PIN="torch==2.13.0"
 stamp=".venv/.ezigen-bootstrap"
-want=$(cat pyproject.toml plugins/*/pyproject.toml requirements/lock.txt 2>/dev/null | cksum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py plugins/*/pyproject.toml requirements/lock.txt 2>/dev/null | cksum | cut -d' ' -f1)
 # the exact versions of requirements/lock.txt (scripts/lock.sh writes it); EZIGEN_NO_LOCK=1 resolves afresh
 lock="-c requirements/lock.txt"
 [ "${EZIGEN_NO_LOCK:-}" = "1" ] && lock=""
