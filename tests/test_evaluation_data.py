@@ -59,7 +59,8 @@ def test_bad_sources_and_outputs_are_one_message_and_status_2(tmp_path, capsys):
     shutil.rmtree(gone / "dog_a")
     cases.append((["--from", str(gone)], "lists subject 'dog_a'"))
     cases.append((["--from", str(tmp_path / "nowhere")], "no such folder"))
-    cases.append(([], "needs --from SRC"))
+    cases.append((["--url", (tmp_path / "nowhere.zip").as_uri()], "cannot download DreamBench from file://"))
+    cases.append((["--from", src, "--ref", "v1"], "with --from nothing is downloaded"))
     other = tmp_path / "other"
     other.mkdir()
     (other / "prompts_and_classes.txt").write_text("something else")

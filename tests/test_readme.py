@@ -10,7 +10,8 @@ import shlex
 from tests.conftest import REPO, run_cli
 
 NEEDS_YOUR_DATA = ("dog.jpg", "checkpoint-200000/", "train2014/", "--data data/", "../shared/data/dreambench",
-                   "dreambooth/dataset")
+                   "dreambooth/dataset",
+                   "data dreambench --out")  # the download needs the network (tested offline with --url file://)
 
 
 def using_it_commands() -> list[str]:

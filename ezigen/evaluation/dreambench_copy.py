@@ -4,7 +4,8 @@ DreamBench is the ``dataset/`` folder of the google/dreambooth repository (CC-BY
 of 4-6 real images per subject, ``prompts_and_classes.txt`` (classes and both prompt lists) and
 ``references_and_licenses.txt`` (each image's source and licence). Nothing here touches the
 network (DESIGN §7): get that folder once (a clone of the repository, or any copy of it) and
-point ``--from`` at it.
+point ``--from`` at it, or let ``ezigen data dreambench --out DIR`` download it
+(:mod:`ezigen.evaluation.dreambench_download`, which ends here too).
 
 What is checked, every problem one :class:`~ezigen.errors.DataError`:
 
@@ -98,8 +99,9 @@ def digest(path: str) -> str:
     return file_sha256(path)
 
 
-def copy_dreambench(source: str, out: str) -> CopyReport:
-    """Check ``source`` and copy it to ``out`` (see the module docstring)."""
+def copy_dreambench(source: str, out: str, source_label: str | None = None) -> CopyReport:
+    """Check ``source`` and copy it to ``out`` (see the module docstring); ``checksums.json`` records
+    ``source_label`` (a download's URL) or the source folder as ``"source"``."""
     bench = read_dreambench(source, "--from")
     images = check_images(bench)
     notes = tuple(notes_for(bench, images, source))
@@ -123,7 +125,7 @@ def copy_dreambench(source: str, out: str) -> CopyReport:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copyfile(os.path.join(bench.root, path), target)
         with open(os.path.join(staging, CHECKSUMS), "w", encoding="utf-8") as fh:
-            json.dump({"source": os.path.abspath(source), "files": sums}, fh, indent=2)
+            json.dump({"source": source_label or os.path.abspath(source), "files": sums}, fh, indent=2)
             fh.write("\n")
         os.replace(staging, out)
     except BaseException:
