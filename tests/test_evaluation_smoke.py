@@ -128,12 +128,13 @@ def test_csv_and_json_hold_the_same_rows(smoke):
         assert reader.fieldnames == fields(COLUMNS)
         rows = list(reader)
     json_rows = [row for scope in ("per_image", "per_recipe", "per_subject", "per_prompt_kind", "per_class_type",
-                                   "paired") for row in data[scope]]
+                                   "paired", "paired_per_kind") for row in data[scope]]
     assert len(rows) == len(json_rows)
     for text_row, row in zip(rows, json_rows):
         for key, value in row.items():
             assert text_row[key] == ("" if value is None else str(value)), key
-    assert {r["scope"] for r in json_rows} == {"image", "recipe", "subject", "prompt_kind", "class_type", "paired"}
+    assert {r["scope"] for r in json_rows} == {"image", "recipe", "subject", "prompt_kind", "class_type", "paired",
+                                               "paired_prompt_kind", "paired_class_type"}
 
 
 def test_aggregates_are_means_of_image_rows_and_traces(smoke):

@@ -154,3 +154,29 @@ def test_compared_recipes_that_differ_outside_the_subject_path_are_reported():
     results = aggregate(*image_rows(), COLUMNS)
     markdown = render_markdown(results, {**header([]), "comparability": shipped})
     assert "**Warning:** the compared recipes differ in guidance.negative_prompt" in markdown
+
+
+def test_paired_differences_within_each_class_type_and_prompt_kind():
+    generated, real = image_rows()
+    for row in generated:
+        if row["recipe"] == RECIPES[1] and row["live"]:
+            row["dino"] += 0.2  # B is better on live subjects only
+    results = aggregate(generated, real, COLUMNS)
+    [overall] = results.paired
+    assert overall["dino"] == pytest.approx(-0.2) and overall["images"] == 8
+    within = {(r["scope"], r["live"] if r["scope"] == "paired_class_type" else r["prompt_kind"]): r
+              for r in results.paired_per_kind}
+    assert set(within) == {("paired_class_type", True), ("paired_class_type", False),
+                           ("paired_prompt_kind", "recontextualization"), ("paired_prompt_kind", "property")}
+    assert within[("paired_class_type", True)]["dino"] == pytest.approx(-0.3)
+    assert within[("paired_class_type", False)]["dino"] == pytest.approx(-0.1)
+    assert within[("paired_prompt_kind", "property")]["dino"] == pytest.approx(-0.2)
+    assert all(r["images"] == 4 and (r["recipe"], r["versus"]) == RECIPES[:2] for r in within.values())
+    markdown = render_markdown(results, header([]))
+    section = markdown[markdown.index("## Paired differences per class type and prompt kind"):]
+    assert f"| {RECIPES[0]} − {RECIPES[1]} | live | 4 | -0.300" in section
+    assert f"| {RECIPES[0]} − {RECIPES[1]} | property | 4 | -0.200" in section
+    page = render_report(results, header([]), [], list(RECIPES), {}, "/data", None)
+    assert "Paired differences per class type and prompt kind" in page
+    document = json.loads(json.dumps(results_document(results, header([]))))
+    assert len(document["paired_per_kind"]) == 4

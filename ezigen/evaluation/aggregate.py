@@ -13,6 +13,8 @@ real-vs-real rows use the name ``real-images``.
 - A ``paired`` row is recipe ``recipe`` minus recipe ``versus`` over the (subject, prompt, seed)
   jobs both have: each score column holds the mean difference, the CI columns its CI, and
   ``images`` the number of pairs. One row per pair of recipes, in command-line order.
+  ``paired_prompt_kind`` and ``paired_class_type`` rows are the same difference within one prompt
+  kind (``prompt_kind`` set) or one class type (``live`` set).
 - ``unet_evals``, ``seconds`` and ``iterations`` come from each image's ``trace.json``
   (``totals``) with the subject's encoding, recorded once per (recipe, subject), spread equally
   over that subject's images (``runner.amortised_cost``); a group reports their mean per image.
@@ -37,7 +39,7 @@ ROUND = 6
 KEY_FIELDS = ("scope", "recipe", "versus", "subject", "class", "live", "prompt_kind", "prompt_index", "prompt", "clip_prompt",
               "seed", "image", "reference", "images")
 COST_FIELDS = ("unet_evals", "seconds", "iterations")
-SCOPES = ("image", "recipe", "subject", "prompt_kind", "class_type", "paired")
+SCOPES = ("image", "recipe", "subject", "prompt_kind", "class_type", "paired", "paired_prompt_kind", "paired_class_type")
 
 
 def fields(columns: Sequence[str]) -> list[str]:
@@ -55,10 +57,11 @@ class Results:
     per_prompt_kind: list[dict[str, Any]]
     per_class_type: list[dict[str, Any]] = attrs.field(factory=list)
     paired: list[dict[str, Any]] = attrs.field(factory=list)
+    paired_per_kind: list[dict[str, Any]] = attrs.field(factory=list)  # per prompt kind, then per class type
 
     def all_rows(self) -> list[dict[str, Any]]:
         return [*self.per_image, *self.per_recipe, *self.per_subject, *self.per_prompt_kind, *self.per_class_type,
-                *self.paired]
+                *self.paired, *self.paired_per_kind]
 
     def recipe_row(self, recipe: str) -> dict[str, Any] | None:
         return next((row for row in self.per_recipe if row["recipe"] == recipe), None)
@@ -150,8 +153,22 @@ def group(rows: Sequence[dict[str, Any]], keys: Sequence[str], scope: str,
     return out
 
 
-def paired_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
-    """One ``paired`` row per pair (A, B) of recipes, A before B in command-line order: A - B."""
+def paired_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], within: str | None = None) -> list[dict[str, Any]]:
+    """One ``paired`` row per pair (A, B) of recipes, A before B in command-line order: A - B.
+
+    With ``within`` (``"prompt_kind"`` or ``"live"``): one row per pair and value of that field,
+    over the jobs of that value only (scope ``paired_prompt_kind`` / ``paired_class_type``).
+    """
+    if within is not None:
+        scope = "paired_prompt_kind" if within == "prompt_kind" else "paired_class_type"
+        values = [v for v in dict.fromkeys(row[within] for row in rows) if v is not None]
+        return [{**row, "scope": scope, within: value}
+                for value in values
+                for row in _pairs([r for r in rows if r[within] == value], columns, f"{within}={value}")]
+    return _pairs(rows, columns, "recipe")
+
+
+def _pairs(rows: Sequence[dict[str, Any]], columns: Sequence[str], table: str) -> list[dict[str, Any]]:
     recipes = [r for r in dict.fromkeys(row["recipe"] for row in rows) if r != REAL_IMAGES]
     by_recipe = {name: [row for row in rows if row["recipe"] == name] for name in recipes}
     out = []
@@ -161,7 +178,7 @@ def paired_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[
             row.update(scope="paired", recipe=first, versus=second)
             for column in columns:
                 diff = paired_difference(job_values(by_recipe[first], column), job_values(by_recipe[second], column),
-                                         pair_key("recipe", first, second, column))
+                                         pair_key(table, first, second, column))
                 if diff is None:
                     continue
                 row[column] = _round(diff.mean)
@@ -182,4 +199,5 @@ def aggregate(generated: Sequence[dict[str, Any]], real: Sequence[dict[str, Any]
         per_prompt_kind=group(rows, ("recipe", "prompt_kind"), "prompt_kind", columns),
         per_class_type=group(rows, ("recipe", "live"), "class_type", columns),
         paired=paired_rows(generated, columns),
+        paired_per_kind=[*paired_rows(generated, columns, "prompt_kind"), *paired_rows(generated, columns, "live")],
     )

@@ -33,6 +33,7 @@ from ezigen.evaluation.tables import (
     comparability_lines,
     kind_table,
     metric_line,
+    paired_kind_table,
     paired_table,
     plural,
     protocol_lines,
@@ -140,6 +141,8 @@ def render_report(results: Results, header: dict[str, Any], subjects: Sequence[S
     if results.paired:
         parts += ["<h2>Paired differences</h2>", f"<p class='note'>{html.escape(PAIRED_NOTE)}</p>",
                   html_table(paired_table(results))]
+    if results.paired_per_kind:
+        parts += ["<h2>Paired differences per class type and prompt kind</h2>", html_table(paired_kind_table(results))]
     if plot:
         parts.append(f'<p><img src="{_src(plot)}" alt="DINO against CLIP-T, one point per recipe, with 95 % CIs" '
                      'width="800"></p>')

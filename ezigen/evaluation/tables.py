@@ -2,14 +2,14 @@
 ``results.md`` and ``report.html`` show.
 
 - ``results.csv``: every row of every scope (``scope`` column: image, recipe, subject,
-  prompt_kind, class_type, paired), the fields of :func:`ezigen.evaluation.aggregate.fields`;
+  prompt_kind, class_type, paired, paired_prompt_kind, paired_class_type), the fields of :func:`ezigen.evaluation.aggregate.fields`;
   empty = not applicable.
 - ``results.json``: ``{"ezigen_version", "bench", "protocol", "metrics", "recipes", "run",
-  "statistics", "provenance", "columns", "per_recipe", "paired", "per_subject",
+  "statistics", "provenance", "columns", "per_recipe", "paired", "paired_per_kind", "per_subject",
   "per_prompt_kind", "per_class_type", "per_image"}``; the rows are the CSV's, with null for
   not applicable; ``metrics`` records each column's backbone, embedding and preprocessing.
 - ``results.md``: the per-recipe table with CIs (the real-vs-real row last), the paired
-  differences, per class type, per prompt kind, per subject, then the protocol and metrics.
+  differences (overall, then within each class type and prompt kind), per class type, per prompt kind, per subject, then the protocol and metrics.
 
 A table here is ``(head, rows)`` of plain strings; :func:`markdown_table` renders it for
 results.md and the CLI, ``report_html`` for the page. A recipe is labelled by its exact name
@@ -91,6 +91,17 @@ def paired_table(results: Results) -> Table:
     return head, rows
 
 
+def paired_kind_table(results: Results) -> Table:
+    """The paired differences within each class type, then within each prompt kind."""
+    head = ["A − B", "within", "pairs", *map(title, results.columns)]
+    ordered = sorted(results.paired_per_kind, key=lambda r: r["scope"] != "paired_class_type")
+    rows = [[f"{r['recipe']} − {r['versus']}",
+             class_type_label(r["live"]) if r["scope"] == "paired_class_type" else r["prompt_kind"],
+             str(r["images"] or 0), *(with_ci(r, c, signed=True) for c in results.columns)]
+            for r in ordered]
+    return head, rows
+
+
 def kind_table(results: Results, scope: str) -> Table:
     """Per class type (``class_type``) or per prompt kind (``prompt_kind``), each score with its CI."""
     source = results.per_class_type if scope == "class_type" else results.per_prompt_kind
@@ -136,7 +147,7 @@ def write_csv(path: str, results: Results) -> None:
 
 def results_document(results: Results, header: dict[str, Any]) -> dict[str, Any]:
     return {**header, "columns": list(results.columns), "per_recipe": results.per_recipe,
-            "paired": results.paired, "per_subject": results.per_subject,
+            "paired": results.paired, "paired_per_kind": results.paired_per_kind, "per_subject": results.per_subject,
             "per_prompt_kind": results.per_prompt_kind, "per_class_type": results.per_class_type,
             "per_image": results.per_image}
 
@@ -231,6 +242,9 @@ def render_markdown(results: Results, header: dict[str, Any]) -> str:
     lines += recipe_table(results)
     if results.paired:
         lines += ["", "## Paired differences", "", PAIRED_NOTE, ""] + markdown_table(paired_table(results))
+    if results.paired_per_kind:
+        lines += ["", "## Paired differences per class type and prompt kind", ""]
+        lines += markdown_table(paired_kind_table(results))
     lines += ["", "## Per class type", ""] + markdown_table(kind_table(results, "class_type"))
     lines += ["", "## Per prompt kind", ""] + markdown_table(kind_table(results, "prompt_kind"))
     lines += ["", "## Per subject", ""] + markdown_table(subject_table(results))
