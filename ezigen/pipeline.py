@@ -137,6 +137,46 @@ class EZIGenPipeline(DiffusionPipeline):
         """Set ``pipe._interrupt = True`` (e.g. in ``callback_on_step_end``) to stop before the next step."""
         return self._interrupt
 
+    # --- offload -------------------------------------------------------------------------------
+
+    def enable_sequential_cpu_offload(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported: it hooks every leaf module once, and a fusion adds its modules for each call."""
+        raise EzigenError("EZIGenPipeline: enable_sequential_cpu_offload is not supported (a fusion's modules are "
+                          "attached per call, after its hooks are placed); use enable_model_cpu_offload()")
+
+    def _offloaded_extras(self) -> Any:
+        """Under ``enable_model_cpu_offload``: the subject encoder and the fusion on the execution device for
+        the call, back on the CPU after it.
+
+        The pipeline's models (text encoders, UNet, VAE) move through the accelerate hooks that offload
+        placed on them, and the fusion's modules attached inside the UNet (adapter-attention's adapters,
+        its ``learnable_weights``, IP-Adapter processors) move with the UNet through its hook. The
+        encoder's own models and the fusion's modules outside the UNet (projections) are never called
+        through a hooked ``forward``, so they are moved here, once per call.
+        """
+        import contextlib
+
+        device = getattr(self, "_offload_device", None)
+        hooked = getattr(getattr(self.unet, "_hf_hook", None), "execution_device", None) is not None
+
+        @contextlib.contextmanager
+        def scope():
+            if device is None or not hooked:
+                yield
+                return
+            from ezigen import defaults
+
+            parts = [part for part in (self.system.encoder, self.system.fusion) if part is not None]
+            for part in parts:
+                defaults.move(part, device)
+            try:
+                yield
+            finally:
+                for part in parts:
+                    defaults.move(part, "cpu")
+
+        return scope()
+
     # --- generation --------------------------------------------------------------------------
 
     def __call__(
@@ -186,7 +226,8 @@ class EZIGenPipeline(DiffusionPipeline):
         self._interrupt = False
         steps = num_inference_steps or system.recipe.sampling.steps
         counter = {"step": 0}
-        with self._at_size(sizes), self.progress_bar(total=self._expected_steps(steps)) as bar:
+        total = self._expected_steps(steps)
+        with self._at_size(sizes), self._offloaded_extras(), self.progress_bar(total=total) as bar:
             def on_step(index: int, timestep: int, current: Any) -> Any:
                 replaced = None
                 if callback_on_step_end is not None:
