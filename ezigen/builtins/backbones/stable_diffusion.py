@@ -134,9 +134,11 @@ class StableDiffusionBackbone:
     example_config = {"pretrained": "tiny:sd21"}
 
     def __init__(self, config: StableDiffusionConfig, pipe: Any, kind: BackboneKind,
-                 scheduler_config: dict[str, Any] | None = None):
-        """``scheduler_config``: the model's scheduler config as shipped (default: the pipe's scheduler's)."""
+                 scheduler_config: dict[str, Any] | None = None, source: tuple[str, str | None] | None = None):
+        """``scheduler_config``: the model's scheduler config as shipped (default: the pipe's scheduler's);
+        ``source``: (model ref, revision) of what was loaded, for provenance (default: the recipe's)."""
         self.config = config
+        self.source = source or (config.pretrained, getattr(config, "revision", None))
         self.kind = kind
         self.pipe = pipe
         self.scheduler_config = dict(scheduler_config if scheduler_config is not None else pipe.scheduler.config)
@@ -180,8 +182,12 @@ class StableDiffusionBackbone:
             lacks = ", ".join(missing) or "encode_prompt"
             raise EzigenError(f"backbone: {type(pipe).__name__} has no {lacks}; expected a loaded "
                               "StableDiffusionPipeline or StableDiffusionXLPipeline")
+        from ezigen.provenance import snapshot_commit
+
         kind = BackboneKind.SDXL if getattr(pipe, "text_encoder_2", None) is not None else BackboneKind.SD
-        return cls(config or StableDiffusionConfig(pretrained="<loaded pipeline>"), pipe, kind)
+        name = getattr(pipe.config, "_name_or_path", None) or "<loaded pipeline>"
+        source = (str(name), snapshot_commit(getattr(pipe.unet.config, "_name_or_path", None)))
+        return cls(config or StableDiffusionConfig(pretrained="<loaded pipeline>"), pipe, kind, source=source)
 
     # --- geometry -------------------------------------------------------------------------
 
