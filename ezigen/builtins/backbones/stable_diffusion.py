@@ -127,8 +127,10 @@ def scheduler_class(name: SchedulerName):
 
 
 class StableDiffusionBackbone:
-    """UNet, VAE, text encoder(s), tokenizer(s) and scheduler config of one SD2.1- or SDXL-style model,
-    held as one diffusers pipeline (``self.pipe``) whose ``encode_prompt`` encodes the prompts."""
+    """UNet, VAE, text encoder(s), tokenizer(s) and scheduler config of one SD2.1- or SDXL-style model.
+
+    Held as one diffusers pipeline (``self.pipe``), whose ``encode_prompt`` encodes the prompts.
+    """
 
     config_class = StableDiffusionConfig
     example_config = {"pretrained": "tiny:sd21"}
