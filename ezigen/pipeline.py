@@ -109,6 +109,9 @@ class EZIGenPipeline(DiffusionPipeline):
                        scheduler=backbone.make_scheduler())
             self.system = system
             return self
+        revision = getattr(loaded.backbone.config, "revision", None)  # the recipe's pin, where the schema has one
+        if revision is not None:
+            kwargs.setdefault("revision", revision)
         return cls.from_pipe(DiffusionPipeline.from_pretrained(base_id, **kwargs), recipe=loaded)
 
     def save_pretrained(self, save_directory: str, overwrite: bool = True, **_ignored: Any) -> str:
