@@ -109,6 +109,9 @@ class EZIGenPipeline(DiffusionPipeline):
                        scheduler=backbone.make_scheduler())
             self.system = system
             return self
+        revision = getattr(loaded.backbone.config, "revision", None)  # the recipe's pin, where the schema has one
+        if revision is not None:
+            kwargs.setdefault("revision", revision)
         return cls.from_pipe(DiffusionPipeline.from_pretrained(base_id, **kwargs), recipe=loaded)
 
     def save_pretrained(self, save_directory: str, overwrite: bool = True, **_ignored: Any) -> str:
@@ -137,6 +140,46 @@ class EZIGenPipeline(DiffusionPipeline):
         """Set ``pipe._interrupt = True`` (e.g. in ``callback_on_step_end``) to stop before the next step."""
         return self._interrupt
 
+    # --- offload -------------------------------------------------------------------------------
+
+    def enable_sequential_cpu_offload(self, *args: Any, **kwargs: Any) -> None:
+        """Not supported: it hooks every leaf module once, and a fusion adds its modules for each call."""
+        raise EzigenError("EZIGenPipeline: enable_sequential_cpu_offload is not supported (a fusion's modules are "
+                          "attached per call, after its hooks are placed); use enable_model_cpu_offload()")
+
+    def _offloaded_extras(self) -> Any:
+        """Under ``enable_model_cpu_offload``: the subject encoder and the fusion on the execution device for
+        the call, back on the CPU after it.
+
+        The pipeline's models (text encoders, UNet, VAE) move through the accelerate hooks that offload
+        placed on them, and the fusion's modules attached inside the UNet (adapter-attention's adapters,
+        its ``learnable_weights``, IP-Adapter processors) move with the UNet through its hook. The
+        encoder's own models and the fusion's modules outside the UNet (projections) are never called
+        through a hooked ``forward``, so they are moved here, once per call.
+        """
+        import contextlib
+
+        device = getattr(self, "_offload_device", None)
+        hooked = getattr(getattr(self.unet, "_hf_hook", None), "execution_device", None) is not None
+
+        @contextlib.contextmanager
+        def scope():
+            if device is None or not hooked:
+                yield
+                return
+            from ezigen import defaults
+
+            parts = [part for part in (self.system.encoder, self.system.fusion) if part is not None]
+            for part in parts:
+                defaults.move(part, device)
+            try:
+                yield
+            finally:
+                for part in parts:
+                    defaults.move(part, "cpu")
+
+        return scope()
+
     # --- generation --------------------------------------------------------------------------
 
     def __call__(
@@ -161,10 +204,11 @@ class EZIGenPipeline(DiffusionPipeline):
 
         ``subject_image``: a PIL image, a path, or a list of them (views of one subject) for a
         subject-driven recipe; ``subject_prompt``: its class text ("a dog"). ``height``/``width``:
-        square sizes only (the recipe's ``backbone.resolution`` by default). ``callback_on_step_end
-        (pipe, step, timestep, callback_kwargs)`` runs after every denoising step actually run,
-        refinement included (``step`` counts them all from 0); it may return ``{"latents": ...}``
-        to replace the latents, and setting ``pipe._interrupt = True`` stops cleanly.
+        the image size in pixels (default: the recipe's ``backbone.height`` / ``width``, else
+        ``backbone.resolution``; subject images are encoded at ``backbone.resolution`` whatever the
+        size). ``callback_on_step_end(pipe, step, timestep, callback_kwargs)`` runs after every
+        denoising step actually run, refinement included (``step`` counts them all from 0); it may
+        return ``{"latents": ...}`` to replace the latents, and setting ``pipe._interrupt = True`` stops cleanly.
         """
         import torch
 
@@ -181,11 +225,12 @@ class EZIGenPipeline(DiffusionPipeline):
                                   "is not supported)")
             negative_prompt = negative_prompt[0] if negative_prompt else None
         system = self.system
-        resolution = self._resolution(height, width)
+        sizes = self._size(height, width)
         self._interrupt = False
         steps = num_inference_steps or system.recipe.sampling.steps
         counter = {"step": 0}
-        with self._at_resolution(resolution), self.progress_bar(total=self._expected_steps(steps)) as bar:
+        total = self._expected_steps(steps)
+        with self._at_size(sizes), self._offloaded_extras(), self.progress_bar(total=total) as bar:
             def on_step(index: int, timestep: int, current: Any) -> Any:
                 replaced = None
                 if callback_on_step_end is not None:
@@ -217,31 +262,32 @@ class EZIGenPipeline(DiffusionPipeline):
         result.trace.count("vae_decodes", int(result.latents.shape[0]))
         return VaeImageProcessor(do_resize=False).postprocess(pixels, output_type=output_type)  # [0, 1], as diffusers
 
-    def _resolution(self, height: int | None, width: int | None) -> int | None:
-        if height is None and width is None:
-            return None
-        height, width = height or width, width or height
-        if height != width:
-            raise EzigenError(f"height/width: ezigen generates square images (the recipe's backbone.resolution); "
-                              f"got {height}x{width}")
+    def _size(self, height: int | None, width: int | None) -> dict[str, int]:
+        """The backbone config changes for this call's image size (``backbone.height`` / ``width``)."""
+        sizes = {name: int(value) for name, value in (("height", height), ("width", width)) if value is not None}
         factor = int(getattr(self.system.backbone, "vae_scale_factor", 8))
-        if height % factor:
-            raise EzigenError(f"height/width: must be a multiple of {factor}, got {height}")
-        return int(height)
+        for name, value in sizes.items():
+            if value < factor or value % factor:
+                raise EzigenError(f"{name}: must be a positive multiple of {factor}, got {value}")
+        config = getattr(self.system.backbone, "config", None)
+        if sizes and not (attrs.has(type(config)) and {"height", "width"} <= set(attrs.fields_dict(type(config)))):
+            raise EzigenError(f"height/width: backbone {self.system.recipe.backbone.type!r} has no height/width "
+                              "settings; set its size in the recipe")
+        return sizes
 
-    def _at_resolution(self, resolution: int | None) -> Any:
-        """The backbone at another square resolution for one call (its config, not its weights, changes)."""
+    def _at_size(self, sizes: dict[str, int]) -> Any:
+        """The backbone at another image size for one call (its config, not its weights, changes)."""
         import contextlib
 
         backbone = self.system.backbone
 
         @contextlib.contextmanager
         def scope():
-            if resolution is None or not hasattr(backbone, "config"):
+            if not sizes:
                 yield
                 return
             before = backbone.config
-            backbone.config = attrs.evolve(before, resolution=resolution)
+            backbone.config = attrs.evolve(before, **sizes)
             try:
                 yield
             finally:

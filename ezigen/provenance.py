@@ -120,3 +120,47 @@ def provenance(models: dict[str, Any] | None = None, device: Any = None, dtype: 
     for role, ref in (models or {}).items():
         sources[role] = model_source(*ref) if isinstance(ref, tuple) else model_source(ref)
     return {"versions": library_versions(), "device": device_info(device, dtype), "models": sources}
+
+
+def snapshot_commit(path: str | None) -> str | None:
+    """The commit of a hub-cache snapshot path (``.../snapshots/<commit>/unet``), else None: what a model
+    loaded with ``from_pretrained(repo, revision=...)`` was resolved to (diffusers records the path)."""
+    parts = os.path.normpath(str(path or "")).split(os.sep)
+    for name, commit in zip(parts, parts[1:]):
+        if name == "snapshots" and len(commit) == 40 and all(c in "0123456789abcdef" for c in commit):
+            return commit
+    return None
+
+
+def recipe_models(recipe: Any) -> dict[str, tuple[str, str | None]]:
+    """``{"backbone.pretrained": (ref, revision), "fusion.weights": (path, None), ...}``: every recipe key
+    that names a model or weights (the fields ``--tiny`` replaces or drops), with the section's
+    ``revision`` beside a ``pretrained`` key where the schema has one."""
+    import attrs
+
+    from ezigen.config import field_tiny
+
+    sections = [("backbone", recipe.backbone), ("subject_encoder", recipe.subject_encoder),
+                ("fusion", recipe.fusion), ("guidance", recipe.guidance),
+                ("refinement.stop", recipe.refinement.stop if recipe.refinement is not None else None)]
+    models: dict[str, tuple[str, str | None]] = {}
+    for section, spec in sections:
+        config = getattr(spec, "config", None)
+        if config is None or not attrs.has(type(config)):
+            continue
+        for field in attrs.fields(type(config)):
+            value = getattr(config, field.name)
+            if field_tiny(field) is not None and isinstance(value, str):
+                revision = getattr(config, "revision", None) if field.name == "pretrained" else None
+                models[f"{section}.{field.name}"] = (value, revision)
+    return models
+
+
+def system_provenance(system: Any, device: Any = None) -> dict[str, Any]:
+    """The ``"provenance"`` block of a built system: its recipe's models, with the backbone's source as
+    loaded (``backbone.source``: a handed-in pipe's name and the commit its files came from)."""
+    models = recipe_models(system.recipe)
+    source = getattr(system.backbone, "source", None)
+    if source is not None:
+        models["backbone.pretrained"] = tuple(source)
+    return provenance(models, device if device is not None else system.device, getattr(system.backbone, "dtype", None))

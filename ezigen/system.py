@@ -49,7 +49,11 @@ class System:
     # --- devices ---------------------------------------------------------------------------
 
     def to(self, device: Any = None, dtype: Any = None) -> System:
-        """Move every model (backbone, encoder, fusion) as ``nn.Module.to`` does."""
+        """Move every model (backbone, encoder, fusion) as ``nn.Module.to`` does.
+
+        A system's models are its own: moving it moves no other system, unless both were built on one
+        backbone (``build_system(recipe, backbone=other.backbone)``, or the same diffusers pipe), which
+        is the only way systems share modules; then both move."""
         self.backbone.to(device, dtype)
         for part in (self.encoder, self.fusion):
             if part is not None:

@@ -62,7 +62,7 @@ def convert_ezigen_official(src: str, backbone_pretrained: str, dst: str, log: C
     state, _meta = read_state_dict(path)
     check_tensors(state, f"checkpoint {path!r}")
     state = _strip_prefixes(state)
-    backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained), cache=False)
+    backbone = StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=backbone_pretrained))
     fusion = AdapterAttentionModel(AdapterAttentionConfig(), backbone)
     adapter_keys = set(fusion.weights_state())
     has_base = any(k not in adapter_keys for k in state)

@@ -106,8 +106,40 @@ def test_output_types_and_per_call_settings(ezigen_pipe, subject_image):
     assert len(images) == 1
     with pytest.raises(EzigenError, match="output_type"):
         ezigen_pipe("a cat", output_type="jpeg", **kwargs)
-    with pytest.raises(EzigenError, match="square"):
-        ezigen_pipe("a cat", height=64, width=32, **kwargs)
+    with pytest.raises(EzigenError, match="width: must be a positive multiple of 8, got 36"):
+        ezigen_pipe("a cat", height=64, width=36, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["sd21", "sdxl"])
+def test_non_square_sizes(kind, subject_image):
+    """height != width: the latents, the SDXL time ids and the image take the asked size; the subject is
+    still encoded at backbone.resolution; the recipe's own size is back after the call."""
+    from ezigen.builtins.backbones.tiny import tiny_pipeline
+
+    sd = tiny_pipeline(f"tiny:{kind}")
+    pipe = ezigen.EZIGenPipeline.from_pipe(sd, recipe=f"ezigen-{kind}-base", tiny=True,
+                                           overrides=["refinement=null"])
+    pipe.set_progress_bar_config(disable=True)
+    seen = []
+    unet_forward = sd.unet.forward
+
+    def spy(sample, *args, **kwargs):
+        seen.append((tuple(sample.shape[-2:]), kwargs.get("added_cond_kwargs")))
+        return unet_forward(sample, *args, **kwargs)
+
+    sd.unet.forward = spy
+    try:
+        out = pipe("a cat", subject_image=subject_image, subject_prompt="a disc", height=48, width=80,
+                   num_inference_steps=2, generator=seeded(), output_type="pt")
+    finally:
+        del sd.unet.forward
+    assert tuple(out.images.shape) == (1, 3, 48, 80)
+    assert (6, 10) in {shape for shape, _ in seen}  # denoising at 48x80 px
+    assert (8, 8) in {shape for shape, _ in seen}  # the subject, encoded at the 64 px resolution
+    if kind == "sdxl":
+        time_ids = [extra["time_ids"] for shape, extra in seen if shape == (6, 10)][0]
+        assert time_ids[0].tolist() == [48, 80, 0, 0, 48, 80]
+    assert pipe.system.backbone.size == (64, 64)
 
 
 def test_a_trained_run_exports_to_a_folder_that_generate_and_from_pretrained_load(tmp_path, capsys, subject_path):

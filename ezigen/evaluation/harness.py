@@ -194,7 +194,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen.evaluation.results_set import ResultsSet
     from ezigen.evaluation.scoring import score_generated, score_real
     from ezigen.evaluation.stats import method_record
-    from ezigen.provenance import library_versions
+    from ezigen.provenance import provenance, recipe_models
     from ezigen.evaluation.tables import write_csv, write_json, write_markdown
 
     subjects = selected_subjects(bench, request.selection)
@@ -216,7 +216,9 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
         "comparability": differences([run.recipe for run in runs.values()]),
         "statistics": method_record(),
-        "provenance": {"versions": library_versions()},
+        # each recipe's models ("<images folder>:backbone.pretrained", ...), hub ids with their resolved commits
+        "provenance": provenance({f"{folder}:{role}": ref for folder, run in runs.items()
+                                  for role, ref in recipe_models(run.recipe).items()}),
     }
     staged = ResultsSet(out, OUTPUT_FILES)  # written aside, published together with a marker (results_set.py)
     paths = staged.paths

@@ -187,8 +187,11 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
         if size < batch_size:
             log(f"{run.recipe.name}: one image per call (its stop rule {run.recipe.refinement.stop.type!r} "
                 "would couple the images of a batch)")
+        from ezigen.provenance import system_provenance
+
         system = build_system(run.recipe)
         system.to(device)
+        made_with = system_provenance(system, device)
         encoded = None
         for chunk in batches(mine, size):
             job = chunk[0]
@@ -204,7 +207,8 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
                 num_images=len(chunk),
             )
             for row, one in zip(split(result), chunk):
-                write_generation(one.folder(out), row, run.recipe, extra={"eval": job_record(one, run)})
+                extra = {"eval": job_record(one, run), "provenance": made_with}
+                write_generation(one.folder(out), row, run.recipe, extra=extra)
             stats.generated += len(chunk)
             keys = job.key if len(chunk) == 1 else f"{job.key} +{len(chunk) - 1} seeds"
             log(f"generated {keys} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")

@@ -62,7 +62,7 @@ def _plugin_names(components: Any, plugin: str) -> set[str]:
 def tiny_backbone(name: str = "tiny:sd21") -> Any:
     from ezigen.builtins.backbones.stable_diffusion import StableDiffusionBackbone, StableDiffusionConfig
 
-    return StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=name, resolution=64), cache=False)
+    return StableDiffusionBackbone.from_config(StableDiffusionConfig(pretrained=name, resolution=64))
 
 
 def example_config(cls: Any) -> Any:

@@ -59,9 +59,7 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     for line in bad_lines:
         log(f"skipped: {line}")
 
-    # a UNet that trains must not be the process-wide cached one other systems share
-    backbone = recipe.backbone.build(cache=config.target is TrainTarget.FUSION)
-    system = build_system(recipe, backbone=backbone)
+    system = build_system(recipe)  # its own backbone: a UNet that trains is shared with nothing
     system.to(accelerator.device)
     backbone = system.backbone
     train_fusion = config.target is TrainTarget.FUSION

@@ -1,7 +1,10 @@
-"""Loading a backbone's parts: hub ids and local diffusers folders through ``from_pretrained``,
-and the embedded names (``tiny:*``, ``toy:*``, ``random:*``) built in memory or shipped.
+"""Loading a backbone as a diffusers pipeline: hub ids and local folders through
+``DiffusionPipeline.from_pretrained`` (revision, variant, dtype and safetensors handling are
+diffusers'), and the embedded names (``tiny:*``, ``toy:*``, ``random:*``) built in memory or
+shipped with ezigen and wrapped in the pipeline class of their kind.
 
-Parts are cached per process (several recipes share one model), keyed by what was loaded.
+Nothing is cached: every call loads (or builds) its own modules, so two systems never share a
+UNet unless the caller passes one backbone to both (``build_system(recipe, backbone=...)``).
 """
 
 from __future__ import annotations
@@ -14,16 +17,11 @@ from typing import Any
 from ezigen.errors import EzigenError
 from ezigen.values import BackboneKind
 
-
-COMPONENTS_SD = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 TOY_BACKBONES = ("toy:init", "toy:base")  # the toy world's base model: untrained (in memory) / trained (shipped)
-COMPONENTS_SDXL = COMPONENTS_SD + ("text_encoder_2", "tokenizer_2")
-
-_PARTS_CACHE: dict[tuple, dict[str, Any]] = {}
-_PARTS_CACHE_SIZE = 2
+MODULES = ("unet", "vae", "text_encoder", "text_encoder_2")  # the torch modules of a backbone
 
 
-def probe_kind(pretrained: str) -> BackboneKind:
+def probe_kind(pretrained: str, revision: str | None = None) -> BackboneKind:
     """SD or SDXL, from the tiny name or the folder's/hub repo's ``model_index.json`` (no weights loaded)."""
     from ezigen.builtins.backbones.tiny import TINY_BACKBONES, is_tiny
 
@@ -45,12 +43,13 @@ def probe_kind(pretrained: str) -> BackboneKind:
             raise EzigenError(f"backbone.pretrained: unknown toy backbone {pretrained!r}; expected one of "
                               f"{', '.join(TOY_BACKBONES)}")
         return BackboneKind.SD
-    index = _model_index(pretrained)
+    index = model_index(pretrained, revision)
     has_second = bool(index.get("text_encoder_2")) and index["text_encoder_2"][0] is not None
     return BackboneKind.SDXL if has_second else BackboneKind.SD
 
 
-def _model_index(pretrained: str) -> dict[str, Any]:
+def model_index(pretrained: str, revision: str | None = None) -> dict[str, Any]:
+    """The pipeline's ``model_index.json`` (a folder's file, or the hub repo's at ``revision``)."""
     if os.path.isdir(pretrained):
         path = os.path.join(pretrained, "model_index.json")
         if not os.path.isfile(path):
@@ -64,87 +63,103 @@ def _model_index(pretrained: str) -> dict[str, Any]:
 
     require_hub(pretrained, "backbone.pretrained")
     try:
-        return dict(DiffusionPipeline.load_config(pretrained))
-    except Exception as exc:  # OSError / HF hub errors: offline, unknown repo, no access
+        return dict(DiffusionPipeline.load_config(pretrained, revision=revision))
+    except Exception as exc:  # OSError / HF hub errors: offline, unknown repo or revision, no access
+        at = f" at revision {revision!r}" if revision else ""
         raise EzigenError(
-            f"backbone.pretrained: cannot load {pretrained!r}: not a local folder, and the hub could not "
+            f"backbone.pretrained: cannot load {pretrained!r}{at}: not a local folder, and the hub could not "
             f"provide it ({type(exc).__name__}). Offline, use --tiny or a local diffusers folder."
         ) from None
 
 
-def load_parts(pretrained: str, dtype: Any, vae: str | None = None, variant: str | None = None,
-               cache: bool = True) -> dict[str, Any]:
-    """The diffusers components of a backbone (cached per process: several recipes share one model)."""
-    key = (pretrained, dtype.value, vae, variant)
-    if cache and key in _PARTS_CACHE:
-        return _PARTS_CACHE[key]
-    parts = _load_parts_uncached(pretrained, dtype, vae, variant)
-    if cache:
-        while len(_PARTS_CACHE) >= _PARTS_CACHE_SIZE:
-            _PARTS_CACHE.pop(next(iter(_PARTS_CACHE)))
-        _PARTS_CACHE[key] = parts
-    return parts
+def load_pipeline(pretrained: str, dtype: Any, vae: str | None = None, variant: str | None = None,
+                  revision: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """(pipe, scheduler config): a diffusers ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline`` (or
+    the class a folder names) holding the backbone's modules in ``dtype`` (an ezigen DType), frozen and in
+    eval mode, and the model's scheduler config as shipped.
 
-
-def _load_parts_uncached(pretrained: str, dtype: Any, vae: str | None, variant: str | None) -> dict[str, Any]:
-    import diffusers
-    import transformers
-
-    from ezigen.builtins.backbones.tiny import is_tiny, tiny_pipeline_parts
-
+    The config is read apart because the pipelines' constructors rewrite a scheduler whose config has
+    ``clip_sample: true`` or ``steps_offset != 1`` (a deprecation fix-up); ezigen samples with the
+    config the model was trained with (the toy world's DDPM clips), as its loader always has.
+    """
     torch_dtype = dtype.torch()
     if pretrained == "toy:init":
         from ezigen.toy.backbone import toy_init_parts
 
-        parts = toy_init_parts()
-        for name in ("unet", "vae", "text_encoder"):
-            parts[name] = parts[name].to(torch_dtype)
+        pipe, scheduler_config = pipeline_of_parts(toy_init_parts(), BackboneKind.SD)
     elif pretrained.startswith("toy:"):
         from ezigen.toy.backbone import embedded_folder
 
-        parts = _load_parts_uncached(embedded_folder(pretrained), dtype, vae, variant)
+        pipe, scheduler_config = _from_pretrained(embedded_folder(pretrained), torch_dtype, variant, None)
     elif pretrained.startswith("random:"):
         from ezigen.builtins.backbones.random_real import random_real_parts
 
-        parts = random_real_parts(pretrained)
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-            if name in parts:
-                parts[name] = parts[name].to(torch_dtype)
-    elif is_tiny(pretrained):
-        parts = tiny_pipeline_parts(pretrained)
-        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-            if name in parts and parts[name].dtype != torch_dtype:
-                parts[name] = parts[name].to(torch_dtype)
+        pipe, scheduler_config = pipeline_of_parts(random_real_parts(pretrained), probe_kind(pretrained))
+    elif pretrained.startswith("tiny:"):
+        from ezigen.builtins.backbones.tiny import tiny_pipeline_parts
+
+        kind = probe_kind(pretrained)  # first: the unknown-name error
+        pipe, scheduler_config = pipeline_of_parts(tiny_pipeline_parts(pretrained), kind)
     else:
-        index = _model_index(pretrained)
-        kind = probe_kind(pretrained)
-        names = COMPONENTS_SDXL if kind is BackboneKind.SDXL else COMPONENTS_SD
-        parts = {"force_zeros_for_empty_prompt": bool(index.get("force_zeros_for_empty_prompt", True))}
-        for name in names:
-            library, class_name = index[name]
-            if library in ("diffusers", "transformers"):
-                module = diffusers if library == "diffusers" else transformers
-            elif library.startswith("ezigen."):  # ezigen's own parts (the toy world's autoencoder)
-                module = importlib.import_module(library)
-            else:
-                raise EzigenError(f"backbone.pretrained: {pretrained!r} needs {library}.{class_name}, "
-                                  "which ezigen does not load")
-            cls = getattr(module, class_name)
-            kwargs: dict[str, Any] = {"subfolder": name}
-            if name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-                kwargs["torch_dtype"] = torch_dtype
-                if variant:
-                    kwargs["variant"] = variant
-            try:
-                parts[name] = cls.from_pretrained(pretrained, **kwargs)
-            except Exception as exc:
-                raise EzigenError(f"backbone.pretrained: cannot load {name} from {pretrained!r}: {exc}") from None
+        pipe, scheduler_config = _from_pretrained(pretrained, torch_dtype, variant, revision)
     if vae is not None:
+        import diffusers
+
         try:
-            parts["vae"] = diffusers.AutoencoderKL.from_pretrained(vae, torch_dtype=torch_dtype)
+            pipe.vae = diffusers.AutoencoderKL.from_pretrained(vae, torch_dtype=torch_dtype)
         except Exception as exc:
             raise EzigenError(f"backbone.vae: cannot load {vae!r}: {type(exc).__name__}: {exc}") from None
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
-        if name in parts:
-            parts[name].requires_grad_(False).eval()
-    return parts
+    for name in MODULES:
+        module = getattr(pipe, name, None)
+        if module is not None:
+            if module.dtype != torch_dtype:
+                module.to(torch_dtype)
+            module.requires_grad_(False).eval()
+    return pipe, scheduler_config
+
+
+def pipeline_of_parts(parts: dict[str, Any], kind: BackboneKind) -> tuple[Any, dict[str, Any]]:
+    """(the diffusers pipeline of ``kind`` over in-memory parts, the same modules; the scheduler's config)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    parts = dict(parts)
+    force_zeros = bool(parts.pop("force_zeros_for_empty_prompt", True))
+    scheduler_config = dict(parts["scheduler"].config)
+    if kind is BackboneKind.SDXL:
+        return StableDiffusionXLPipeline(**parts, force_zeros_for_empty_prompt=force_zeros), scheduler_config
+    pipe = StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    return pipe, scheduler_config
+
+
+def _from_pretrained(pretrained: str, torch_dtype: Any, variant: str | None,
+                     revision: str | None) -> tuple[Any, dict[str, Any]]:
+    from diffusers import DiffusionPipeline
+
+    index = model_index(pretrained, revision)  # also the fast offline / missing-folder errors
+    for entry in index.values():
+        # ezigen's own parts (the toy world's autoencoder): diffusers loads a library's classes only once it
+        # is imported, and this one is ours, so importing it runs no code from the folder
+        if isinstance(entry, list) and entry and isinstance(entry[0], str) and entry[0].startswith("ezigen."):
+            importlib.import_module(entry[0])
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if variant:
+        kwargs["variant"] = variant
+    if revision and not os.path.isdir(pretrained):
+        kwargs["revision"] = revision
+    if index.get("safety_checker", [None])[0] is not None:
+        # a separate model that ezigen never runs (SD2.1-base ships none): not loaded
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    try:
+        pipe = DiffusionPipeline.from_pretrained(pretrained, **kwargs)
+    except EzigenError:
+        raise
+    except Exception as exc:
+        raise EzigenError(f"backbone.pretrained: cannot load {pretrained!r}: {type(exc).__name__}: {exc}") from None
+    missing = [name for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+               if getattr(pipe, name, None) is None]
+    if missing:
+        raise EzigenError(f"backbone.pretrained: {pretrained!r} loads a {type(pipe).__name__} without "
+                          f"{', '.join(missing)}; expected a Stable Diffusion (XL) pipeline folder")
+    at = {"revision": revision} if revision and not os.path.isdir(pretrained) else {}
+    scheduler_config = dict(type(pipe.scheduler).load_config(pretrained, subfolder="scheduler", **at))
+    return pipe, scheduler_config

@@ -1,10 +1,12 @@
 """The ``stable-diffusion`` backbone: SD2.1-style and SDXL-style diffusers models.
 
-Loaded part by part with ``from_pretrained`` from a hub id or a local diffusers folder, or
-built in memory for ``tiny:sd21`` / ``tiny:sdxl``. Prompt encoding, latent preparation and
-VAE decoding follow diffusers' ``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline``
-exactly, so that a plain run through ezigen's own sampling loop reproduces them (the parity
-test in ``tests/test_parity.py``).
+A backbone holds one diffusers pipeline (``StableDiffusionPipeline`` / ``StableDiffusionXLPipeline``):
+loaded with ``DiffusionPipeline.from_pretrained`` from a hub id or a local diffusers folder, built
+in memory for ``tiny:sd21`` / ``tiny:sdxl`` (``loading.py``), or a loaded pipe handed in
+(:meth:`StableDiffusionBackbone.from_pipe`). Prompts are encoded by that pipeline's own
+``encode_prompt`` (clip_skip, LoRA scale and textual inversion come with it); latent preparation
+and VAE decoding follow the pipelines exactly, so that a plain run through ezigen's own sampling
+loop reproduces them (the parity tests in ``tests/test_parity.py``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 import attrs
 
 from ezigen.conditioning import Conditioning, PromptEmbeds
-from ezigen.builtins.backbones.loading import load_parts, probe_kind
+from ezigen.builtins.backbones.loading import load_pipeline, probe_kind
 from ezigen.config import in_range, setting
 from ezigen.errors import EzigenError, Problem, RecipeError
 from ezigen.values import BackboneKind
 
-__all__ = ["Conditioning", "PromptEmbeds", "StableDiffusionBackbone", "StableDiffusionConfig", "load_parts",
+__all__ = ["Conditioning", "PromptEmbeds", "StableDiffusionBackbone", "StableDiffusionConfig", "load_pipeline",
            "probe_kind"]
 
 
@@ -77,13 +79,24 @@ class StableDiffusionConfig:
         None, doc="Sampler: ddpm | ddim | dpmpp-2m | euler, built from_config of the model's scheduler; null = the model's own."
     )
     resolution: int | None = setting(
-        None, doc="Image side in pixels (multiple of 8); null = the model's native size.", validator=in_range(8, 4096)
+        None, doc="Image side in pixels (multiple of 8); null = the model's native size. Subject images are "
+        "encoded at this size.", validator=in_range(8, 4096)
+    )
+    height: int | None = setting(
+        None, doc="Generated image height in pixels (multiple of 8); null = resolution.", validator=in_range(8, 4096)
+    )
+    width: int | None = setting(
+        None, doc="Generated image width in pixels (multiple of 8); null = resolution.", validator=in_range(8, 4096)
     )
     dtype: DType = setting(DType.FLOAT32, doc="Weights dtype: float32 | float16 | bfloat16.")
     vae: str | None = setting(
         None, doc="Another VAE (hub id or folder), e.g. madebyollin/sdxl-vae-fp16-fix.", tiny="drop"
     )
     variant: str | None = setting(None, doc="Weights variant to load, e.g. fp16.")
+    clip_skip: int | None = setting(
+        None, doc="Text-encoder layers to skip from the end, as diffusers' clip_skip (1 = the penultimate layer's "
+        "output); null = none.", validator=in_range(1, 64)
+    )
     compile: CompileMode | None = setting(
         None, doc="torch.compile the UNet (attachments included): default | reduce-overhead | max-autotune; "
         "null = eager. Compilation happens on the first call of each attachment state.",
@@ -96,8 +109,10 @@ class StableDiffusionConfig:
     target_size: tuple[int, int] | None = setting(None, doc="SDXL only: added time id (height, width); null = resolution.")
 
     def __attrs_post_init__(self) -> None:
-        if self.resolution is not None and self.resolution % 8:
-            raise ValueError(f"resolution must be a multiple of 8, got {self.resolution}")
+        for name in ("resolution", "height", "width"):
+            value = getattr(self, name)
+            if value is not None and value % 8:
+                raise ValueError(f"{name} must be a multiple of 8, got {value}")
 
 
 def scheduler_class(name: SchedulerName):
@@ -112,29 +127,41 @@ def scheduler_class(name: SchedulerName):
 
 
 class StableDiffusionBackbone:
-    """UNet, VAE, text encoder(s), tokenizer(s) and scheduler config of one SD2.1- or SDXL-style model."""
+    """UNet, VAE, text encoder(s), tokenizer(s) and scheduler config of one SD2.1- or SDXL-style model.
+
+    Held as one diffusers pipeline (``self.pipe``), whose ``encode_prompt`` encodes the prompts.
+    """
 
     config_class = StableDiffusionConfig
     example_config = {"pretrained": "tiny:sd21"}
 
-    def __init__(self, config: StableDiffusionConfig, parts: dict[str, Any], kind: BackboneKind):
+    def __init__(self, config: StableDiffusionConfig, pipe: Any, kind: BackboneKind,
+                 scheduler_config: dict[str, Any] | None = None, source: tuple[str, str | None] | None = None):
+        """``scheduler_config``: the model's scheduler config as shipped (default: the pipe's scheduler's);
+        ``source``: (model ref, revision) of what was loaded, for provenance (default: the recipe's)."""
         self.config = config
+        self.source = source or (config.pretrained, getattr(config, "revision", None))
         self.kind = kind
-        self.unet = parts["unet"]
-        self.vae = parts["vae"]
-        self.text_encoder = parts["text_encoder"]
-        self.tokenizer = parts["tokenizer"]
-        self.text_encoder_2 = parts.get("text_encoder_2")
-        self.tokenizer_2 = parts.get("tokenizer_2")
-        self.scheduler_config = dict(parts["scheduler"].config)
-        self._default_scheduler_class = type(parts["scheduler"])
+        self.pipe = pipe
+        self.scheduler_config = dict(scheduler_config if scheduler_config is not None else pipe.scheduler.config)
+        self._default_scheduler_class = type(pipe.scheduler)
         self._compiled = None  # torch.compile wrapper of self.unet, made on first use
         # SDXL pipelines' config: a null negative prompt means zero embeddings (True for SDXL-base)
-        self.force_zeros_for_empty_prompt = bool(parts.get("force_zeros_for_empty_prompt", True))
+        self.force_zeros_for_empty_prompt = bool(getattr(pipe.config, "force_zeros_for_empty_prompt", True))
+
+    # the modules are the pipeline's own (one copy in memory, whoever else holds the pipe)
+    unet = property(lambda self: self.pipe.unet)
+    vae = property(lambda self: self.pipe.vae)
+    text_encoder = property(lambda self: self.pipe.text_encoder)
+    tokenizer = property(lambda self: self.pipe.tokenizer)
+    text_encoder_2 = property(lambda self: getattr(self.pipe, "text_encoder_2", None))
+    tokenizer_2 = property(lambda self: getattr(self.pipe, "tokenizer_2", None))
 
     @classmethod
-    def from_config(cls, config: StableDiffusionConfig, *, cache: bool = True) -> StableDiffusionBackbone:
-        kind = probe_kind(config.pretrained)
+    def from_config(cls, config: StableDiffusionConfig) -> StableDiffusionBackbone:
+        """Load (or build) the model ``config.pretrained`` names: its own modules, shared with nothing."""
+        revision = getattr(config, "revision", None)  # a recipe key beside `pretrained` where the schema has it
+        kind = probe_kind(config.pretrained, revision)
         if kind is BackboneKind.SD:
             wrong = [name for name in SDXL_ONLY if getattr(config, name) is not None]
             if wrong:
@@ -143,8 +170,8 @@ class StableDiffusionBackbone:
                             "(one text encoder, no added time ids)", "remove it or use an SDXL backbone")
                     for name in wrong
                 ])
-        parts = load_parts(config.pretrained, config.dtype, config.vae, config.variant, cache=cache)
-        return cls(config, parts, kind)
+        pipe, scheduler_config = load_pipeline(config.pretrained, config.dtype, config.vae, config.variant, revision)
+        return cls(config, pipe, kind, scheduler_config)
 
     @classmethod
     def from_pipe(cls, pipe: Any, config: StableDiffusionConfig | None = None) -> StableDiffusionBackbone:
@@ -153,15 +180,16 @@ class StableDiffusionBackbone:
         (``config.pretrained`` is not read)."""
         missing = [name for name in ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
                    if getattr(pipe, name, None) is None]
-        if missing:
-            raise EzigenError(f"backbone: {type(pipe).__name__} has no {', '.join(missing)}; expected a loaded "
+        if missing or not hasattr(pipe, "encode_prompt"):
+            lacks = ", ".join(missing) or "encode_prompt"
+            raise EzigenError(f"backbone: {type(pipe).__name__} has no {lacks}; expected a loaded "
                               "StableDiffusionPipeline or StableDiffusionXLPipeline")
-        parts = {name: getattr(pipe, name, None) for name in
-                 ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "text_encoder_2", "tokenizer_2")}
-        force_zeros = getattr(getattr(pipe, "config", None), "force_zeros_for_empty_prompt", True)
-        parts["force_zeros_for_empty_prompt"] = bool(force_zeros)
-        kind = BackboneKind.SDXL if parts["text_encoder_2"] is not None else BackboneKind.SD
-        return cls(config or StableDiffusionConfig(pretrained="<loaded pipeline>"), parts, kind)
+        from ezigen.provenance import snapshot_commit
+
+        kind = BackboneKind.SDXL if getattr(pipe, "text_encoder_2", None) is not None else BackboneKind.SD
+        name = getattr(pipe.config, "_name_or_path", None) or "<loaded pipeline>"
+        source = (str(name), snapshot_commit(getattr(pipe.unet.config, "_name_or_path", None)))
+        return cls(config or StableDiffusionConfig(pretrained="<loaded pipeline>"), pipe, kind, source=source)
 
     # --- geometry -------------------------------------------------------------------------
 
@@ -172,19 +200,29 @@ class StableDiffusionBackbone:
 
     @property
     def resolution(self) -> int:
+        """The square side subject images are encoded at (and the default image size)."""
         return self.config.resolution or int(self.unet.config.sample_size) * self.vae_scale_factor
 
     @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of generated images: ``backbone.height`` / ``width``, each defaulting to resolution."""
+        return (self.config.height or self.resolution, self.config.width or self.resolution)
+
+    @property
     def device(self):
-        return self.unet.device
+        """Where the UNet runs: its weights' device, or, under ``enable_model_cpu_offload``, the device its
+        accelerate hook moves it to for each call (the weights wait on the CPU in between)."""
+        return execution_device(self.unet)
 
     @property
     def dtype(self):
         return self.unet.dtype
 
     def latent_shape(self, batch: int) -> tuple[int, int, int, int]:
-        side = self.resolution // self.vae_scale_factor
-        return (batch, int(self.unet.config.in_channels), side, side)
+        """(B, C, H / f, W / f) for f = vae_scale_factor and (H, W) = :attr:`size`."""
+        height, width = self.size
+        factor = self.vae_scale_factor
+        return (batch, int(self.unet.config.in_channels), height // factor, width // factor)
 
     def to(self, device: Any = None, dtype: Any = None) -> StableDiffusionBackbone:
         for module in (self.unet, self.vae, self.text_encoder, self.text_encoder_2):
@@ -211,39 +249,11 @@ class StableDiffusionBackbone:
 
     # --- text -------------------------------------------------------------------------------
 
-    def _tokenize(self, tokenizer, prompts: list[str], max_length: int | None = None):
-        return tokenizer(
-            prompts,
-            padding="max_length",
-            max_length=max_length or tokenizer.model_max_length,
-            truncation=True,
-            return_tensors="pt",
-        )
-
-    def _encode_sd(self, prompts: list[str]):
-        inputs = self._tokenize(self.tokenizer, prompts)
-        use_mask = getattr(self.text_encoder.config, "use_attention_mask", False)
-        mask = inputs.attention_mask.to(self.text_encoder.device) if use_mask else None
-        out = self.text_encoder(inputs.input_ids.to(self.text_encoder.device), attention_mask=mask)
-        return out[0].to(dtype=self.text_encoder.dtype)
-
-    def _encode_sdxl(self, prompts: list[str]):
-        import torch
-
-        hidden, pooled = [], None
-        for tokenizer, encoder in ((self.tokenizer, self.text_encoder), (self.tokenizer_2, self.text_encoder_2)):
-            ids = self._tokenize(tokenizer, prompts).input_ids.to(encoder.device)
-            out = encoder(ids, output_hidden_states=True)
-            if out[0].ndim == 2:  # CLIPTextModelWithProjection: text_embeds (B, P)
-                pooled = out[0]
-            hidden.append(out.hidden_states[-2])  # penultimate layer, as SDXL was trained
-        embeds = torch.cat(hidden, dim=-1).to(dtype=self.text_encoder_2.dtype)
-        return embeds, pooled
-
     def encode_zero_token_ids(self, count: int) -> PromptEmbeds:
         """Conditioning of ``count`` rows of all-zero token ids (no BOS/EOS, no padding token), what the
         released collate gives an empty subject slot (spec §3.1 "Padding to 4 slots"): (count, L, D)
-        hidden states, for SDXL with the pooled output and time ids."""
+        hidden states, for SDXL with the pooled output and time ids. Hand-written: no pipeline encodes
+        token ids rather than text."""
         import torch
 
         encoders = [(self.tokenizer, self.text_encoder)]
@@ -251,29 +261,30 @@ class StableDiffusionBackbone:
             encoders.append((self.tokenizer_2, self.text_encoder_2))
         hidden, pooled = [], None
         for tokenizer, encoder in encoders:
-            ids = torch.zeros(count, tokenizer.model_max_length, dtype=torch.long, device=encoder.device)
+            ids = torch.zeros(count, tokenizer.model_max_length, dtype=torch.long, device=execution_device(encoder))
             with torch.no_grad():
                 out = encoder(ids, output_hidden_states=self.kind is BackboneKind.SDXL)
             if self.kind is BackboneKind.SD:
                 return PromptEmbeds(out[0].to(dtype=encoder.dtype))
             if out[0].ndim == 2:  # CLIPTextModelWithProjection: text_embeds (B, P)
                 pooled = out[0]
-            hidden.append(out.hidden_states[-2])  # penultimate layer, as _encode_sdxl
+            hidden.append(out.hidden_states[-2])  # penultimate layer, as the SDXL pipeline's encode_prompt
         embeds = torch.cat(hidden, dim=-1).to(dtype=self.text_encoder_2.dtype)
         return PromptEmbeds(embeds, pooled, self.time_ids(count))
 
     def time_ids(self, batch: int):
-        """SDXL added time ids (original_h, original_w, crop_top, crop_left, target_h, target_w) -> (B, 6)."""
+        """SDXL added time ids (original_h, original_w, crop_top, crop_left, target_h, target_w) -> (B, 6), as
+        the SDXL pipeline builds them with original_size = target_size = (height, width) by default."""
         import torch
 
-        size = (self.resolution, self.resolution)
+        size = self.size
         values = list(self.config.original_size or size) + list(self.config.crops_coords_top_left or (0, 0))
         values += list(self.config.target_size or size)
         return torch.tensor([values] * batch, dtype=self.text_encoder_2.dtype, device=self.device)
 
     def encode_prompt(self, prompts: list[str], negative_prompts: list[str] | None, cfg: bool,
                       grad: bool = False) -> Conditioning:
-        """Text conditioning as the diffusers pipelines build it.
+        """Text conditioning from the pipeline's own ``encode_prompt`` (``backbone.clip_skip`` passed on).
 
         ``negative_prompts=None`` means the pipeline default: the empty prompt for SD2.1, zero
         embeddings for SDXL models whose ``model_index.json`` sets ``force_zeros_for_empty_prompt``
@@ -282,25 +293,18 @@ class StableDiffusionBackbone:
         """
         import torch
 
+        device = execution_device(self.text_encoder)
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            if self.kind is BackboneKind.SD:
-                cond = PromptEmbeds(self._encode_sd(prompts))
-                uncond = None
-                if cfg:
-                    negatives = negative_prompts if negative_prompts is not None else [""] * len(prompts)
-                    uncond = PromptEmbeds(self._encode_sd(negatives))
-                return Conditioning(cond, uncond)
-            embeds, pooled = self._encode_sdxl(prompts)
-            cond = PromptEmbeds(embeds, pooled, self.time_ids(len(prompts)))
-            uncond = None
-            if cfg:
-                if negative_prompts is None and self.force_zeros_for_empty_prompt:
-                    uncond = PromptEmbeds(torch.zeros_like(embeds), torch.zeros_like(pooled), cond.time_ids)
-                else:
-                    negatives = negative_prompts if negative_prompts is not None else [""] * len(prompts)
-                    n_embeds, n_pooled = self._encode_sdxl(negatives)
-                    uncond = PromptEmbeds(n_embeds, n_pooled, cond.time_ids)
-            return Conditioning(cond, uncond)
+            out = self.pipe.encode_prompt(prompt=list(prompts), device=device, num_images_per_prompt=1,
+                                          do_classifier_free_guidance=cfg, negative_prompt=negative_prompts,
+                                          clip_skip=self.config.clip_skip)
+        if self.kind is BackboneKind.SD:
+            embeds, negative = out  # (B, L, D) each; negative None without CFG
+            return Conditioning(PromptEmbeds(embeds), PromptEmbeds(negative) if cfg else None)
+        embeds, negative, pooled, negative_pooled = out  # (B, L, D1 + D2), (B, P)
+        time_ids = self.time_ids(len(prompts))
+        cond = PromptEmbeds(embeds, pooled, time_ids)
+        return Conditioning(cond, PromptEmbeds(negative, negative_pooled, time_ids) if cfg else None)
 
     # --- UNet -------------------------------------------------------------------------------
 
@@ -368,6 +372,19 @@ class StableDiffusionBackbone:
         from diffusers.image_processor import VaeImageProcessor
 
         return VaeImageProcessor(do_resize=False).postprocess(pixels.detach().cpu(), output_type="pil")
+
+
+def execution_device(module: Any):
+    """The device ``module`` computes on: where an accelerate offload hook (``enable_model_cpu_offload``) moves
+    it for each call, else where its weights are. diffusers' pipelines read the hook the same way."""
+    hook = getattr(module, "_hf_hook", None)
+    for candidate in (hook, *getattr(hook, "hooks", ())):  # a SequentialHook holds several
+        device = getattr(candidate, "execution_device", None)
+        if device is not None:
+            import torch
+
+            return torch.device(device)
+    return module.device
 
 
 def _apply_latent_stats(latents, vae_config, forward: bool):

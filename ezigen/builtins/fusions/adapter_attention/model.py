@@ -18,6 +18,7 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from ezigen.errors import EzigenError
+from ezigen.unet.base_layers import base_module, base_state_dict
 from ezigen.unet.batch import match_batch
 from ezigen.unet.fusion_base import FusionModule, FusionState
 from ezigen.unet.layers import transformer_block_names
@@ -45,19 +46,21 @@ def set_nested(root: torch.nn.Module, dotted: str, module: torch.nn.Module) -> N
 
 
 def copy_attention(attn1: Attention, residual_connection: bool) -> Attention:
-    """A new ``Attention`` with attn1's geometry and weights, plus the residual option."""
+    """A new ``Attention`` with attn1's geometry and base weights (without a LoRA peft wrapped in), plus the
+    residual option."""
+    to_q, to_out = base_module(attn1.to_q), base_module(attn1.to_out[0])
     heads = attn1.heads
     adapter = Attention(
         query_dim=attn1.query_dim,
         heads=heads,
         dim_head=attn1.inner_dim // heads,
-        bias=attn1.to_q.bias is not None,
-        out_bias=attn1.to_out[0].bias is not None,
+        bias=to_q.bias is not None,
+        out_bias=to_out.bias is not None,
         upcast_attention=attn1.upcast_attention,
         residual_connection=residual_connection,
     )
-    adapter.load_state_dict(attn1.state_dict())
-    return adapter.to(device=attn1.to_q.weight.device, dtype=attn1.to_q.weight.dtype)
+    adapter.load_state_dict(base_state_dict(attn1))
+    return adapter.to(device=to_q.weight.device, dtype=to_q.weight.dtype)
 
 
 class AdapterSelfAttentionProcessor:

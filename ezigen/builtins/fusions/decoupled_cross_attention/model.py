@@ -17,6 +17,7 @@ import torch
 from diffusers.models.attention_processor import IPAdapterAttnProcessor2_0
 from diffusers.models.embeddings import ImageProjection, IPAdapterPlusImageProjection
 
+from ezigen.unet.base_layers import base_module
 from ezigen.unet.batch import match_batch
 from ezigen.builtins.fusions.decoupled_cross_attention import NegativeSubject, Projection
 from ezigen.builtins.fusions.decoupled_cross_attention.ip_adapter_layout import image_proj_to_official, split_official
@@ -111,8 +112,8 @@ class DecoupledCrossAttentionModel(FusionModule):
             ip = IPAdapterAttnProcessor2_0(hidden_size=attn.to_k.out_features, cross_attention_dim=cross_dim,
                                            num_tokens=[tokens], scale=1.0)
             with torch.no_grad():  # IP-Adapter's initialisation: copies of the layer's text key/value
-                ip.to_k_ip[0].weight.copy_(attn.to_k.weight)
-                ip.to_v_ip[0].weight.copy_(attn.to_v.weight)
+                ip.to_k_ip[0].weight.copy_(base_module(attn.to_k).weight)  # the base weights, without a LoRA
+                ip.to_v_ip[0].weight.copy_(base_module(attn.to_v).weight)
             self.ip_layers.append(ip)
         self.to(device=unet.device, dtype=unet.dtype)
         self.layer_scales = layer_scale_map(unet, config.layer_scales, layers)
