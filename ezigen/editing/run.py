@@ -94,7 +94,8 @@ def run_edit(system: Any, image: Any, mask: Any, prompt: str, subject: Any, subj
     from ezigen.editing.blend import Blender
     from ezigen.editing.inversion import invert
     from ezigen.editing.null_text import inversion_conditioning, released_token_id
-    from ezigen.editing.source import load_mask, load_source, mask_to_latent, size_multiple, to_pixels
+    from ezigen.editing.source import (load_mask, load_source, mask_to_latent, resize_source, size_multiple,
+                                       to_pixels)
     from ezigen.editing.config import InversionText
     from ezigen.sampling.loop import SubjectPath
     from ezigen.sampling.noise import is_variance_exploding, make_generator
@@ -109,8 +110,9 @@ def run_edit(system: Any, image: Any, mask: Any, prompt: str, subject: Any, subj
         raise EzigenError("prompt: an edit takes one prompt (a string)")
     if subject is not None:
         system._check_subject(subject)
-    source = load_source(image, config.short_side or backbone.resolution, size_multiple(backbone))
-    mask_image = load_mask(mask, source.size)
+    original = load_source(image)
+    source = resize_source(original, config.short_side or backbone.resolution, size_multiple(backbone))
+    mask_image = load_mask(mask, original.size, source.size)
     if is_variance_exploding(backbone.make_scheduler()):
         raise EzigenError(f"editing: backbone.scheduler {recipe.backbone.config.scheduler.value!r} is variance "
                           "exploding; the inverted latents are VP samples: use ddpm, ddim or dpmpp-2m")

@@ -46,19 +46,25 @@ def size_multiple(backbone: Any) -> int:
     return int(backbone.vae_scale_factor) * 2 ** (levels - 1)
 
 
-def load_source(image: Any, short_side: int, multiple: int) -> Any:
-    """A path or PIL image -> RGB PIL image at its working size (module docstring)."""
+def load_source(image: Any) -> Any:
+    """A path or PIL image -> RGB PIL image (a :class:`~ezigen.errors.SubjectImageError` naming it otherwise)."""
+    return load_image(image, "source image")
+
+
+def resize_source(source: Any, short_side: int, multiple: int) -> Any:
+    """The source at its working size (module docstring)."""
     from PIL import Image
 
-    source = load_image(image, "source image")
     size = working_size(source.width, source.height, short_side, multiple)
     return source if source.size == size else source.resize(size, Image.Resampling.BICUBIC)
 
 
-def check_mask(mask: Any, source_size: tuple[int, int]) -> tuple[Any, str | None]:
-    """A path or PIL image -> (the mask as an L image at ``source_size``, a warning line or None).
+def check_mask(mask: Any, source_size: tuple[int, int], size: tuple[int, int] | None = None) -> tuple[Any, str | None]:
+    """A path or PIL image -> (the mask as an L image at ``size``, a warning line or None).
 
-    Raises :class:`EzigenError` for a mask that is not an image or has nothing to edit.
+    The aspect ratio is compared with the (original) ``source_size``; ``size`` (default:
+    ``source_size``) is the working size the mask is resized to. Raises :class:`EzigenError`
+    for a mask that is not an image or has nothing to edit.
     """
     from PIL import Image
 
@@ -72,14 +78,15 @@ def check_mask(mask: Any, source_size: tuple[int, int]) -> tuple[Any, str | None
     if abs((mw / mh) / (sw / sh) - 1.0) > ASPECT_TOLERANCE:
         warning = (f"mask{_named(mask)} is {mw}x{mh}, another aspect ratio than the source ({sw}x{sh}); "
                    "it was stretched to the source's size")
-    if gray.size != tuple(source_size):
-        gray = gray.resize(source_size, Image.Resampling.BILINEAR)
+    size = tuple(size or source_size)
+    if gray.size != size:
+        gray = gray.resize(size, Image.Resampling.BILINEAR)
     return gray, warning
 
 
-def load_mask(mask: Any, source_size: tuple[int, int]) -> Any:
+def load_mask(mask: Any, source_size: tuple[int, int], size: tuple[int, int] | None = None) -> Any:
     """:func:`check_mask`, with the aspect-ratio warning issued as a :class:`MaskResizedWarning`."""
-    gray, warning = check_mask(mask, source_size)
+    gray, warning = check_mask(mask, source_size, size)
     if warning is not None:
         warnings.warn(warning, MaskResizedWarning, stacklevel=2)
     return gray
