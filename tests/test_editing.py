@@ -191,3 +191,16 @@ def test_pipeline_image_and_mask_image_are_system_edit(toy_files):
     with pytest.raises(ezigen.EzigenError, match="num_inference_steps"):
         pipe(toy_files["caption"], image=toy_files["image"], mask_image=toy_files["mask"],
              subject_image=toy_files["subject"], num_inference_steps=5, **args)
+
+
+def test_tiny_sdxl_edit_non_square_follows_the_cost_model(subject_image):
+    """SDXL: both text encoders in the released inversion text, the edit's own size in the time ids."""
+    from tests.conftest import build
+
+    system = build("ezigen-sdxl-edit", "sampling.steps=10", "editing.inversion_steps=10", "refinement.stop.iterations=1")
+    source = Image.new("RGB", (64, 96), (200, 80, 40))
+    mask = Image.new("L", (64, 96), 0)
+    mask.paste(255, (16, 16, 48, 80))
+    result = system.edit(source, mask, "a ball", subject=subject_image, subject_prompt="a ball", seed=0)
+    assert result.image.size == (64, 96)
+    check_trace(result.trace.to_json(), system.recipe)

@@ -88,3 +88,12 @@ def test_editing_section_is_strict():
         "inversion_steps": 50, "inversion_text": "released", "inversion_token_id": 7788, "blend_index": "released",
         "text_scale": 2.0, "negative_prompt": None, "short_side": None}
     assert ezigen.load_recipe("ezigen-sdxl-edit").editing.blend_index.value == "corrected"
+
+
+def test_released_edit_costs():
+    """spec §4.4: 1 subject pass + per iteration 20 inversion steps (no CFG) + 20 CFG steps (3 to 9 iterations)."""
+    from ezigen.cost import edit_unet_evals
+
+    assert edit_unet_evals(ezigen.load_recipe("ezigen-sd21-edit"), 3) == 1 + 3 * (20 + 40)
+    assert edit_unet_evals(ezigen.load_recipe("ezigen-sd21-edit"), 0, subject_images=0) == 0
+    assert edit_unet_evals(ezigen.load_recipe("ezigen-sdxl-edit"), 7) == 1 + 7 * (14 + 28)
