@@ -97,3 +97,46 @@ def test_released_edit_costs():
     assert edit_unet_evals(ezigen.load_recipe("ezigen-sd21-edit"), 3) == 1 + 3 * (20 + 40)
     assert edit_unet_evals(ezigen.load_recipe("ezigen-sd21-edit"), 0, subject_images=0) == 0
     assert edit_unet_evals(ezigen.load_recipe("ezigen-sdxl-edit"), 7) == 1 + 7 * (14 + 28)
+
+
+def dreamedit_folder(root):
+    """Two cases in the DreamEditBench-style layout (docs/editing.md), from held-out toy scenes."""
+    from ezigen.toy.editing import render_mask
+    from ezigen.toy.table import heldout_scenes
+    from ezigen.toy.world import render_crop, render_scene
+
+    for i, (scene, inserted) in enumerate(heldout_scenes(2, 1)):
+        case = root / f"case-{i}"
+        (case / "subject").mkdir(parents=True)
+        render_scene(scene).save(case / "source.png")
+        render_mask(scene).save(case / "mask.png")
+        render_crop(inserted).save(case / "subject" / "0.png")
+        (case / "prompt.txt").write_text(scene.caption + "\n")
+        if i == 0:
+            (case / "subject_prompt.txt").write_text(inserted.class_prompt)
+    return root
+
+
+def test_dreamedit_layout_loader_and_runner(tmp_path, capsys):
+    import json
+
+    from ezigen.editing.bench import main, read_cases
+
+    data = dreamedit_folder(tmp_path / "data")
+    cases = read_cases(str(data))
+    assert [c.name for c in cases] == ["case-0", "case-1"]
+    assert cases[0].subject_prompt and cases[1].subject_prompt is None and len(cases[1].subjects) == 1
+    out = tmp_path / "out"
+    main(["toy/ezigen-edit", "--data", str(data), "--out", str(out), "--border", "2", "--limit", "1",
+          *[a for o in FAST_TOY for a in ("--set", o)]])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["cases"] == 1 and summary["background_error"] <= 2.0
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["case"] == "case-0"
+    assert (out / "case-0" / "image.png").is_file() and (out / "recipe.yaml").is_file()
+
+    (data / "case-1" / "prompt.txt").unlink()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["toy/ezigen-edit", "--data", str(data), "--out", str(tmp_path / "out2")])
+    assert exit_info.value.code == 2
+    assert "case-1" in capsys.readouterr().err and not (tmp_path / "out2").exists()
