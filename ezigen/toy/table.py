@@ -13,7 +13,8 @@ the text-only edit and plain generation on the first ``edit_samples`` of the sam
 subject put in is the pair's control subject).
 
 Writes ``table.json`` ({"rows": [{"variant", "fidelity", "alignment", ...}], "editing": {"rows":
-[...]}}), ``table.md`` and ``grid.png`` (per sample: truth, subject crop, then each variant).
+[...]}}), ``table.md`` and ``grid.png`` (per sample: truth, subject crop, then each variant;
+with the editing block, the crop of the subject put in, then the editing variants).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
         from ezigen.toy.editing import build_edit_block, render_edit_markdown
 
         block = build_edit_block(pairs[:edit_samples], seed, overrides, log)
+        images["editing/subject"] = [render_crop(inserted) for _, inserted in pairs[:edit_samples]]  # put in
         images.update({f"editing/{v}": found for v, found in block.pop("images").items()})
         table["editing"] = block
         markdown += ("\n" if markdown else "") + render_edit_markdown(block)
