@@ -1,4 +1,5 @@
-"""The cost model: UNet evaluations per image, derived from a recipe (docs/performance.md).
+"""The cost model: UNet evaluations per image, derived from a recipe (docs/performance.md); an
+edit's in :func:`edit_unet_evals` (docs/editing.md).
 
     evals = E_subject + sum_{i < T} rows(i) + n * (T - k0) * rows_refine
 
@@ -53,3 +54,25 @@ def unet_evals(recipe: Any, iterations: int = 0, subject_images: int = 1) -> int
         start = restart_index(fraction, steps, defaults.switch_arithmetic(guidance))
         total += iterations * (steps - start) * rows(text_scale, True)
     return total
+
+
+def edit_unet_evals(recipe: Any, iterations: int = 1, subject_images: int = 1) -> int:
+    """UNet evaluations of one edit (``System.edit``, spec §4.4) with ``iterations`` iterations:
+
+        evals = E_subject + n * (K + (T - k0) * rows_edit)
+
+    K = int(f N) inversion steps (one row each: no CFG, subject off), then the T - k0 late steps
+    with the subject on (``rows_edit``: 2 with the edit's text CFG g = ``editing.text_scale`` > 1).
+    ``subject_images=0``: the text-only edit (no subject encoding, subject off).
+    """
+    from ezigen.editing.run import edit_plan, editing_config
+
+    plan = edit_plan(recipe)
+    guidance = recipe.guidance.config
+    fusion, encoder = recipe.fusion, recipe.subject_encoder
+    subject_on = subject_images > 0 and fusion is not None
+    rows = branches(editing_config(recipe).text_scale, subject_on, defaults.subject_guidance(guidance))
+    if subject_on:
+        rows += defaults.extra_unet_rows(fusion.cls, fusion.config, subject_images, rows)
+    total = defaults.encoder_unet_evals(encoder.cls, encoder.config, subject_images) if subject_on else 0
+    return total + iterations * (plan.inversion_stop + plan.denoise_steps * rows)

@@ -14,6 +14,7 @@ import attrs
 from ezigen.config import _type_name, field_doc, to_plain, validator_text
 from ezigen.plugins import build_plugin_manager, collect
 from ezigen.recipe.schema import COMPONENT_SECTIONS, STOP_SECTION, SamplingConfig
+from ezigen.editing.config import EditingConfig
 from ezigen.sampling.refinement import RefinementConfig
 from ezigen.training.config import TrainingConfig
 
@@ -38,6 +39,7 @@ guidance: {type: decoupled, ...}
 sampling: {steps: 50, seed: 3154}
 refinement: {..., stop: {type: clip-similarity, ...}}   # or null: single pass
 training: {...}            # optional, for `ezigen train`
+editing: {...}             # optional, for `ezigen edit` / System.edit (docs/editing.md)
 ```
 
 Precedence: component defaults < `extends` parent < the file < `--set a.b=VALUE` (VALUE is
@@ -124,6 +126,8 @@ def recipe_docs(recipe) -> str:
         fixed.append(("refinement", RefinementConfig, data["refinement"]))
     if recipe.training is not None:
         fixed.append(("training", TrainingConfig, data["training"]))
+    if recipe.editing is not None:
+        fixed.append(("editing", EditingConfig, data["editing"]))
     for section, config_class, values in fixed:
         parts.append(f"## `{section}`\n\n{table(config_class, values)}\n")
     return "\n".join(parts)
@@ -142,7 +146,7 @@ def render() -> str:
             summary = (cls.__doc__ or "").strip().split("\n")[0]
             parts.append(f"### `type: {name}`\n\n{summary}\n\n{table(cls.config_class)}\n")
     for section, config_class in (("sampling", SamplingConfig), ("refinement", RefinementConfig),
-                                  ("training", TrainingConfig)):
+                                  ("training", TrainingConfig), ("editing", EditingConfig)):
         parts.append(f"## `{section}`\n\n{table(config_class)}\n")
     return "\n".join(parts)
 

@@ -199,6 +199,8 @@ class EZIGenPipeline(DiffusionPipeline):
         callback_on_step_end: Callable[..., dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] | tuple[str, ...] = ("latents",),
         return_dict: bool = True,
+        image: Any = None,
+        mask_image: Any = None,
     ) -> EZIGenPipelineOutput | tuple:
         """Generate, with diffusers' argument meanings; ``None`` = the recipe's value.
 
@@ -209,6 +211,12 @@ class EZIGenPipeline(DiffusionPipeline):
         size). ``callback_on_step_end(pipe, step, timestep, callback_kwargs)`` runs after every
         denoising step actually run, refinement included (``step`` counts them all from 0); it may
         return ``{"latents": ...}`` to replace the latents, and setting ``pipe._interrupt = True`` stops cleanly.
+
+        ``image`` and ``mask_image`` (diffusers' inpainting names; white = edit) make the call an
+        edit: :meth:`ezigen.system.System.edit` with this prompt, subject and generator, its steps
+        and guidance from the recipe's ``sampling`` and ``editing`` sections (passing
+        ``num_inference_steps``, ``guidance_scale``, ``height``/``width``, ``latents`` or
+        ``num_images_per_prompt`` > 1 with them is an error; docs/editing.md).
         """
         import torch
 
@@ -225,6 +233,12 @@ class EZIGenPipeline(DiffusionPipeline):
                                   "is not supported)")
             negative_prompt = negative_prompt[0] if negative_prompt else None
         system = self.system
+        if image is not None or mask_image is not None:
+            return self._edit(prompt, image, mask_image, subject_image, subject_prompt, generator, output_type,
+                              callback_on_step_end, return_dict, num_inference_steps=num_inference_steps,
+                              guidance_scale=guidance_scale, height=height, width=width, latents=latents,
+                              negative_prompt=negative_prompt,
+                              num_images_per_prompt=None if num_images_per_prompt == 1 else num_images_per_prompt)
         sizes = self._size(height, width)
         self._interrupt = False
         steps = num_inference_steps or system.recipe.sampling.steps
@@ -245,6 +259,49 @@ class EZIGenPipeline(DiffusionPipeline):
                                      text_scale=guidance_scale, negative_prompt=negative_prompt, generator=generator,
                                      latents=latents, interrupted=lambda: self._interrupt,
                                      decode=output_type == "pil")
+            images = self._output(result, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (images,)
+        return EZIGenPipelineOutput(images=images, trace=result.trace)
+
+    def _edit(self, prompt: Any, image: Any, mask_image: Any, subject_image: Any, subject_prompt: Any, generator: Any,
+              output_type: str, callback_on_step_end: Any, return_dict: bool, **unsupported: Any) -> Any:
+        """``__call__`` with ``image`` / ``mask_image``: :meth:`System.edit` (diffusers' output conventions)."""
+        import torch
+
+        given = sorted(name for name, value in unsupported.items() if value is not None)
+        if given:
+            raise EzigenError(f"image/mask_image: an edit takes its steps, guidance and size from the recipe's "
+                              f"sampling and editing sections; drop {', '.join(given)} (or use --set / overrides)")
+        if image is None or mask_image is None:
+            raise EzigenError("image/mask_image: an edit needs both the source image and its mask_image")
+        if isinstance(prompt, (list, tuple)):
+            if len(prompt) != 1:
+                raise EzigenError("prompt: an edit takes one prompt")
+            prompt = prompt[0]
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != 1:
+                raise EzigenError("generator: an edit makes one image, so it takes one generator")
+            generator = generator[0]
+        self._interrupt = False
+        from ezigen.editing.run import edit_plan
+
+        plan = edit_plan(self.system.recipe)
+        iterations = int(self.system.stop.max_iterations) if self.system.recipe.refinement is not None else 1
+        counter = {"step": 0}
+        with self._offloaded_extras(), self.progress_bar(total=iterations * plan.denoise_steps) as bar:
+            def on_step(index: int, timestep: int, current: Any) -> Any:
+                replaced = None
+                if callback_on_step_end is not None:
+                    out = callback_on_step_end(self, counter["step"], torch.tensor(timestep), {"latents": current})
+                    replaced = (out or {}).get("latents")
+                counter["step"] += 1
+                bar.update()
+                return replaced
+
+            result = self.system.edit(image=image, mask=mask_image, prompt=prompt, subject=subject_image,
+                                      subject_prompt=subject_prompt, callback=on_step, generator=generator)
             images = self._output(result, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:

@@ -1,4 +1,5 @@
-"""A built recipe: ``System.generate(prompt=..., subject=..., seed=...)`` -> images and trace."""
+"""A built recipe: ``System.generate(prompt=..., subject=..., seed=...)`` -> images and trace;
+``System.edit(image=..., mask=..., prompt=..., subject=...)`` puts the subject into an image (spec §4.4)."""
 
 from __future__ import annotations
 
@@ -237,6 +238,35 @@ class System:
             result = decode_pass(result.latents)
         trace.finish()
         return GenerationResult(images=result.images, trace=trace, latents=result.latents, seed=seed, prompts=prompts)
+
+    # --- editing -----------------------------------------------------------------------------
+
+    def edit(
+        self,
+        image: Any,
+        mask: Any,
+        prompt: str,
+        subject: Any = None,
+        subject_prompt: str | None = None,
+        seed: int | None = None,
+        callback: Callable[[int, int, Any], Any] | None = None,
+        *,
+        generator: Any = None,
+    ) -> GenerationResult:
+        """Put ``subject`` into ``image`` inside ``mask`` (white = edit), as released (spec §4.4; docs/editing.md).
+
+        ``image`` / ``mask``: paths or PIL images (any size; the source is resized to short side
+        ``editing.short_side``, the mask to the source); ``prompt``: the target prompt ("a dog");
+        ``subject`` / ``subject_prompt`` as in :meth:`generate` (``subject=None`` on a subject
+        recipe: the text-only edit, same inversion and blending, subject path off); ``seed``:
+        ``sampling.seed`` when None. The result is :meth:`generate`'s type; its trace lists each
+        iteration's inversion steps (``kind: "inversion"``) before its denoising steps, and
+        ``totals.unet_evals`` counts both (:func:`ezigen.cost.edit_unet_evals`).
+        """
+        from ezigen.editing.run import run_edit
+
+        seed = self.recipe.sampling.seed if seed is None else seed
+        return run_edit(self, image, mask, prompt, subject, subject_prompt, seed, callback, generator)
 
     def _guidance(self, text_scale: float | None, negative_prompt: str | None) -> tuple[Any, Any]:
         """The guidance config and schedule of this call: the recipe's, with per-call overrides."""

@@ -127,9 +127,14 @@ def test_shipped_adapters_raise_subject_fidelity_on_held_out_subjects():
 def test_table_command_writes_its_files(tmp_path):
     from ezigen.cli.main import main
 
-    main(["toy", "table", "--out", str(tmp_path / "table"), "--samples", "3"])
+    main(["toy", "table", "--out", str(tmp_path / "table"), "--samples", "3", "--edit-samples", "2"])
     table = json.loads((tmp_path / "table" / "table.json").read_text())
     assert [r["variant"] for r in table["rows"]] == ["text-only", "ezigen-single-pass", "ezigen-refined",
                                                      "no-decoupling"]
     assert all({"fidelity", "alignment", "fidelity_se", "alignment_se", "n"} <= set(r) for r in table["rows"])
+    editing = table["editing"]["rows"]  # the editing block (docs/editing.md)
+    assert [r["variant"] for r in editing] == ["edit", "text-only-edit", "generation"]
+    assert all(r["n"] == 2 and {"fidelity_gain", "background_error", "background_exact"} <= set(r) for r in editing)
+    assert editing[0]["background_error"] <= 2.0 and editing[2]["background_error"] > editing[0]["background_error"]
+    assert "Editing, held-out subjects" in (tmp_path / "table" / "table.md").read_text()
     assert (tmp_path / "table" / "table.md").exists() and (tmp_path / "table" / "grid.png").exists()

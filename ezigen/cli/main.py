@@ -32,7 +32,7 @@ def cli() -> None:
     """ezigen: zero-shot subject-driven generation on Stable Diffusion (EZIGen and baselines)."""
 
 
-COMMAND_MODULES = ("generate", "recipes", "plugins_cmd", "tiny", "weights", "eval", "train", "export", "data", "toy")
+COMMAND_MODULES = ("generate", "edit", "recipes", "plugins_cmd", "tiny", "weights", "eval", "train", "export", "data", "toy")
 
 
 def build_cli() -> click.Group:

@@ -43,12 +43,21 @@ def assemble(run: str, out: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the scenes and generations.")
 @click.option("--world-seed", type=int, default=0, show_default=True,
               help="The `ezigen toy data --seed` the weights were trained on: it decides which subjects are held out.")
+@click.option("--edit-samples", type=click.IntRange(0), default=None,
+              help="Samples of the editing block (default: --samples; 0: no editing block).")
+@click.option("--editing-only", is_flag=True, help="Only the editing block (skip the generation variants).")
 @set_option
-def table(out: str, samples: int, seed: int, world_seed: int, overrides: tuple[str, ...]) -> None:
-    """Measure fidelity and alignment of text-only, EZIGen (single pass, refined) and no-decoupling."""
+def table(out: str, samples: int, seed: int, world_seed: int, edit_samples: int | None, editing_only: bool,
+          overrides: tuple[str, ...]) -> None:
+    """Measure fidelity and alignment of text-only, EZIGen (single pass, refined) and no-decoupling, and
+    of EZIGen's editing against a text-only edit and plain generation (docs/editing.md)."""
     from ezigen.toy.table import build_table
 
+    if editing_only and edit_samples == 0:
+        raise click.BadParameter("--editing-only with --edit-samples 0 measures nothing", param_hint="--edit-samples")
     prepare_output_dir(out)
     result = build_table(out, samples=samples, seed=seed, world_seed=world_seed, overrides=list(overrides),
-                         log=lambda m: click.echo(m, err=True))
-    click.echo(json.dumps(result["rows"], indent=1))
+                         log=lambda m: click.echo(m, err=True), edit_samples=edit_samples,
+                         generation=not editing_only)
+    rows = result["rows"] + [dict(r, block="editing") for r in result.get("editing", {}).get("rows", [])]
+    click.echo(json.dumps(rows, indent=1))

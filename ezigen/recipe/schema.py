@@ -4,7 +4,8 @@ A recipe's sections (DESIGN §5):
 
 - component sections ``backbone``, ``subject_encoder``, ``fusion``, ``guidance`` and
   ``refinement.stop``: ``type:`` (a registry name) plus that component's own config fields, flat;
-- ``sampling`` and ``refinement`` (null = single pass) and ``training`` (optional): fixed schemas;
+- ``sampling`` and ``refinement`` (null = single pass), ``training`` and ``editing`` (optional;
+  ``editing`` is read by ``System.edit``, spec §4.4): fixed schemas;
 - ``recipe: 1`` (schema version), ``name``, ``description``, ``requires`` (plugin -> version spec);
   ``extends`` is resolved by the loader before validation.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import attrs
 
 from ezigen.config import in_range, setting, structure, to_plain, unstructure
+from ezigen.editing.config import EditingConfig
 from ezigen.errors import Problem, RecipeError
 from ezigen.registry import did_you_mean
 from ezigen.sampling.refinement import RefinementConfig
@@ -24,7 +26,7 @@ from ezigen.training.config import TrainingConfig
 
 SCHEMA_VERSION = 1
 TOP_LEVEL = ("recipe", "name", "description", "extends", "requires", "backbone", "subject_encoder", "fusion",
-             "guidance", "sampling", "refinement", "training")
+             "guidance", "sampling", "refinement", "training", "editing")
 # section -> (registry kind, default type or None when `type` is required)
 COMPONENT_SECTIONS = {
     "backbone": ("backbones", "stable-diffusion"),
@@ -104,6 +106,7 @@ class Recipe:
     refinement: RefinementSpec | None
     training: TrainingConfig | None
     requires: dict[str, str]
+    editing: EditingConfig | None = None
 
     def to_data(self) -> dict[str, Any]:
         """The fully resolved recipe (every default filled in), as plain data."""
@@ -118,6 +121,8 @@ class Recipe:
         data["refinement"] = self.refinement.to_data() if self.refinement else None
         if self.training is not None:
             data["training"] = unstructure(self.training)
+        if self.editing is not None:
+            data["editing"] = unstructure(self.editing)
         return to_plain(data)
 
 
@@ -201,6 +206,11 @@ def validate(data: Any, components: Any, source: str | None = None) -> Recipe:
         training, training_problems = structure(TrainingConfig, data["training"], "training", where)
         problems += training_problems
 
+    editing = None
+    if data.get("editing") is not None:
+        editing, editing_problems = structure(EditingConfig, data["editing"], "editing", where)
+        problems += editing_problems
+
     if problems:
         raise RecipeError(problems, source)
     return Recipe(
@@ -215,6 +225,7 @@ def validate(data: Any, components: Any, source: str | None = None) -> Recipe:
         refinement=refinement,
         training=training,
         requires=dict(requires),
+        editing=editing,
     )
 
 

@@ -15,6 +15,10 @@ Each iteration n = 1, 2, ...:
 
 All noise comes from the generation's seeded generator, so a seed gives the same image every
 time (the released code draws this noise from the unseeded global RNG).
+
+Editing (spec §4.4, :mod:`ezigen.editing`) runs this same loop with step 2 replaced by a
+partial inversion of the re-encoded result (``start_latents``) and a blend after every step
+(``callback``); the initial "pass" is then the source image itself.
 """
 
 from __future__ import annotations
@@ -113,9 +117,13 @@ class Refiner:
         decode: Callable[[torch.Tensor], PassResult],
         callback: Callable[..., Any] | None = None,
         interrupted: Callable[[], bool] | None = None,
+        start_latents: Callable[[int, torch.Tensor, Any, int], torch.Tensor] | None = None,
     ) -> PassResult:
-        from diffusers.utils.torch_utils import randn_tensor
+        """Iterate from ``initial`` until the stop rule says so (module docstring).
 
+        ``start_latents(iteration, clean, scheduler, k0)``, when given, replaces the re-noising:
+        it returns the latents to denoise from scheduled index k0 (an edit's inversion).
+        """
         from ezigen.sampling.loop import denoise
         from ezigen.sampling.noise import noise_to_index, noise_to_timestep
 
@@ -136,13 +144,14 @@ class Refiner:
                 trace.count("vae_encodes", clean.shape[0])
             scheduler = make_scheduler()
             scheduler.set_timesteps(num_steps, device=clean.device)
-            noise = randn_tensor(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
-            if t_noise is None:
-                latents = noise_to_index(scheduler, clean, noise, start)
+            if start_latents is not None:
+                latents = start_latents(iteration, clean, scheduler, start)
+            elif t_noise is None:
+                latents = noise_to_index(scheduler, clean, _noise(clean, generator), start)
             else:
                 if hasattr(scheduler, "set_begin_index"):
                     scheduler.set_begin_index(start)
-                latents = noise_to_timestep(scheduler, clean, noise, t_noise)
+                latents = noise_to_timestep(scheduler, clean, _noise(clean, generator), t_noise)
             latents = denoise(backbone, scheduler, latents, conditioning, self.schedule, start=start,
                               num_steps=num_steps, subject=subject, generator=generator, trace=trace,
                               iteration=iteration, callback=callback, interrupted=interrupted)
@@ -158,6 +167,12 @@ class Refiner:
             if self.stop.should_stop(iteration, previous, current):
                 return current
             previous = current
+
+
+def _noise(clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    from diffusers.utils.torch_utils import randn_tensor
+
+    return randn_tensor(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
 
 
 @attrs.frozen

@@ -10,6 +10,10 @@ Schema (DESIGN §6), written as ``trace.json``::
   index 30 of 50 records 30, 31, ...).
 - ``unet_evals`` counts UNet evaluations per sample row: a CFG batch of 2 counts as 2.
 - ``iterations`` counts refinement iterations (not the initial pass).
+- an edit (``System.edit``, spec §4.4) has no initial pass: each iteration n = 1, 2, ... lists
+  its partial-inversion steps first, marked ``"kind": "inversion"`` (index = the step in the
+  inverse scheduler's list, counted in ``unet_evals`` too), then its denoising steps. Denoising
+  entries carry no ``kind`` key, so generation traces keep the schema above.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class TraceStep:
     subject: bool
     text_scale: float
     subject_scale: float
+    kind: str = "denoise"  # or "inversion" (an edit's partial inversion)
 
 
 @attrs.define
@@ -53,7 +58,7 @@ class Trace:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "steps": [attrs.asdict(s) for s in self.steps],
+            "steps": [_step_json(s) for s in self.steps],
             "totals": {k: self.totals.get(k, 0) for k in TOTAL_KEYS},
         }
         out["totals"].update({k: v for k, v in self.totals.items() if k not in TOTAL_KEYS})
@@ -66,3 +71,10 @@ class Trace:
         trace = cls(steps=[TraceStep(**s) for s in data["steps"]], totals=dict(data["totals"]))
         trace.extra = dict(data.get("extra", {}))
         return trace
+
+
+def _step_json(step: TraceStep) -> dict[str, Any]:
+    data = attrs.asdict(step)
+    if data["kind"] == "denoise":
+        del data["kind"]
+    return data

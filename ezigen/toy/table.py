@@ -8,8 +8,13 @@ text-only, mean +- standard error over samples):
 - ``ezigen-refined``: decoupled guidance + refinement (toy/ezigen as shipped);
 - ``no-decoupling``: the subject on at every step, single pass.
 
-Writes ``table.json`` ({"rows": [{"variant", "fidelity", "alignment", ...}]}), ``table.md`` and
-``grid.png`` (per sample: truth, subject crop, then each variant).
+Editing block (``edit_samples`` > 0; :mod:`ezigen.toy.editing`, docs/editing.md): the edit,
+the text-only edit and plain generation on the first ``edit_samples`` of the same pairs (the
+subject put in is the pair's control subject).
+
+Writes ``table.json`` ({"rows": [{"variant", "fidelity", "alignment", ...}], "editing": {"rows":
+[...]}}), ``table.md`` and ``grid.png`` (per sample: truth, subject crop, then each variant;
+with the editing block, the crop of the subject put in, then the editing variants).
 """
 
 from __future__ import annotations
@@ -46,7 +51,9 @@ def heldout_scenes(samples: int, seed: int, world_seed: int = 0, train: int = 40
 
 
 def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str] | tuple[str, ...] = (),
-                log=print, world_seed: int = 0) -> dict[str, Any]:
+                log=print, world_seed: int = 0, edit_samples: int | None = None, generation: bool = True) -> dict[str, Any]:
+    """``edit_samples``: samples of the editing block (None = ``samples``, 0 = none); ``generation``
+    false skips the generation variants (the editing block alone)."""
     import ezigen
 
     os.makedirs(out, exist_ok=True)
@@ -54,7 +61,7 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
     scores: dict[str, list[Any]] = {}
     images: dict[str, list[Any]] = {}
     timing: dict[str, float] = {}
-    for variant, (recipe, extra) in VARIANTS.items():
+    for variant, (recipe, extra) in (VARIANTS.items() if generation else ()):
         applicable = [o for o in overrides
                       if variant != "text-only" or not o.startswith(("fusion.", "subject_encoder.", "refinement"))]
         system = ezigen.build_system(ezigen.load_recipe(recipe, [*extra, *applicable]))
@@ -68,14 +75,25 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
             images[variant].append(result.image)
         timing[variant] = (time.perf_counter() - started) / len(pairs)
         log(f"{variant}: {timing[variant]:.2f} s per image")
-    rows = _rows(scores, timing)
+    rows = _rows(scores, timing) if generation else []
     table = {"rows": rows, "samples": samples, "seed": seed, "world_seed": world_seed, "overrides": list(overrides),
              "truth": _truth_row(pairs)}
+    edit_samples = samples if edit_samples is None else edit_samples
+    markdown = render_markdown(table) if generation else ""
+    if edit_samples:
+        from ezigen.toy.editing import build_edit_block, render_edit_markdown
+
+        block = build_edit_block(pairs[:edit_samples], seed, overrides, log)
+        images["editing/subject"] = [render_crop(inserted) for _, inserted in pairs[:edit_samples]]  # put in
+        images.update({f"editing/{v}": found for v, found in block.pop("images").items()})
+        table["editing"] = block
+        markdown += ("\n" if markdown else "") + render_edit_markdown(block)
     from ezigen.images import save_image_atomic
     from ezigen.io import write_json_atomic, write_text_atomic
 
-    save_image_atomic(_grid(pairs, images, min(samples, 12)), os.path.join(out, "grid.png"))
-    write_text_atomic(os.path.join(out, "table.md"), render_markdown(table))
+    count = min(samples, 12, *(len(found) for found in images.values()))
+    save_image_atomic(_grid(pairs, images, count), os.path.join(out, "grid.png"))
+    write_text_atomic(os.path.join(out, "table.md"), markdown)
     write_json_atomic(os.path.join(out, "table.json"), table)  # last: its presence means the table is complete
     return table
 

@@ -1,0 +1,66 @@
+"""Partial inversion of the source latent (spec §4.4 step 2), with diffusers' own inverse scheduler.
+
+``DPMSolverMultistepInverseScheduler`` is built ``from_config`` of the backbone's scheduler
+config with N = ``editing.inversion_steps`` steps (timesteps ascending: 1, 20, 39, ... for N = 50
+on SD2.1's config). No CFG: one UNet row per step, conditioned on the inversion text
+(:mod:`ezigen.editing.null_text`), the subject path off. The loop stops after
+
+    K = int(f N)                    # f = guidance.appearance_fraction: 20 of 50 steps for f = 0.4
+
+steps, at the noise level of the inverse schedule's step K (t = 381 on SD2.1: where the 20
+late DDPM steps start). Every intermediate latent is kept:
+
+    x_inv = [z_0, z_1, ..., z_K]    # z_0 = the clean source latent, z_K = the start of denoising
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from ezigen.sampling.stages import SwitchArithmetic
+
+
+def inversion_stop(appearance_fraction: float, num_steps: int,
+                   arithmetic: SwitchArithmetic = SwitchArithmetic.RELEASED) -> int:
+    """K = int(f N): in floats as released, or exactly on the decimal f (``guidance.switch_arithmetic``)."""
+    if arithmetic is SwitchArithmetic.RELEASED:
+        value = math.floor(float(appearance_fraction) * num_steps)
+    else:
+        value = int(Fraction(repr(float(appearance_fraction))) * num_steps)
+    return min(num_steps, max(0, value))
+
+
+def make_inverse_scheduler(backbone: Any, num_steps: int) -> Any:
+    """A fresh ``DPMSolverMultistepInverseScheduler`` of the backbone's scheduler config, set to ``num_steps``."""
+    from diffusers import DPMSolverMultistepInverseScheduler
+
+    scheduler = DPMSolverMultistepInverseScheduler.from_config(backbone.scheduler_config)
+    scheduler.set_timesteps(num_steps, device=backbone.device)
+    return scheduler
+
+
+def invert(backbone: Any, latents: Any, embeds: Any, num_steps: int, stop: int, *, trace: Any = None,
+           iteration: int = 0) -> list[Any]:
+    """x_inv (``stop`` + 1 latents, each (B, C, h, w)) from the clean ``latents``; module docstring.
+
+    Each step is one UNet evaluation per row, recorded in ``trace`` as a ``kind="inversion"`` step.
+    """
+    import torch
+
+    from ezigen.sampling.trace import TraceStep
+
+    scheduler = make_inverse_scheduler(backbone, num_steps)
+    intermediates = [latents]
+    with torch.no_grad():
+        for index, t in enumerate(scheduler.timesteps[:stop]):
+            model_input = scheduler.scale_model_input(latents, t)
+            eps = backbone.predict_noise(model_input, t, embeds)
+            latents = scheduler.step(eps, t, latents, return_dict=False)[0]
+            intermediates.append(latents)
+            if trace is not None:
+                trace.count("unet_evals", int(latents.shape[0]))
+                trace.add_step(TraceStep(iteration=iteration, index=index, timestep=int(t), subject=False,
+                                         text_scale=1.0, subject_scale=0.0, kind="inversion"))
+    return intermediates
