@@ -15,6 +15,7 @@ def assert_user_error(code, err, *fragments):
         assert fragment in err, err
 
 
+@pytest.mark.smoke
 def test_generate_writes_image_recipe_and_trace(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run(["generate", "text-only-sd21-base", "--tiny", "--prompt", "a cat", "--out", str(out),

@@ -201,6 +201,7 @@ def test_real_vs_real_row_matches_a_direct_computation(smoke):
     assert by_image["backpack/03.jpg"]["dino-cond"] == pytest.approx(float(rows[0] @ rows[3]), abs=2e-6)
 
 
+@pytest.mark.smoke
 def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor, tiny_dino_model
     from ezigen.images import load_image

@@ -65,6 +65,7 @@ def test_loss_falls_and_only_the_fusion_changes(dataset, tmp_path):
     assert any(not torch.equal(trained[k], untrained[k]) for k in trained)
 
 
+@pytest.mark.smoke
 def test_resume_gives_the_same_adapter_as_training_straight(dataset, tmp_path):
     straight = run_train("ezigen-sd21-base", dataset, tmp_path / "a", "training.max_steps=20")
     run_train("ezigen-sd21-base", dataset, tmp_path / "b", "training.max_steps=10")
