@@ -11,7 +11,10 @@ import os
 import sys
 import tomllib
 
-from packaging.requirements import Requirement
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # a fresh venv has no packaging yet (installing it would set its version), but pip has one
+    from pip._vendor.packaging.requirements import Requirement
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
