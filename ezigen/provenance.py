@@ -120,3 +120,48 @@ def provenance(models: dict[str, Any] | None = None, device: Any = None, dtype: 
     for role, ref in (models or {}).items():
         sources[role] = model_source(*ref) if isinstance(ref, tuple) else model_source(ref)
     return {"versions": library_versions(), "device": device_info(device, dtype), "models": sources}
+
+
+def recipe_models(recipe: Any) -> dict[str, Any]:
+    """``{role: (ref, revision)}`` for every model a recipe names, for :func:`provenance`.
+
+    Roles are section paths: each component section's ``pretrained`` with the ``revision`` beside
+    it (``backbone``, ``subject_encoder``, ``refinement.stop``, and any plugin section that has
+    one), ``backbone.vae``, and ``fusion.weights`` (an ``hf://owner/repo@revision/file`` URI is
+    recorded as its repo at that revision; a local file by its hash). Read from the configs alone:
+    nothing is loaded and the network is never touched.
+    """
+    specs = [("backbone", recipe.backbone), ("subject_encoder", recipe.subject_encoder), ("fusion", recipe.fusion),
+             ("guidance", recipe.guidance)]
+    if recipe.refinement is not None:
+        specs.append(("refinement.stop", recipe.refinement.stop))
+    models: dict[str, Any] = {}
+    for section, spec in specs:
+        config = getattr(spec, "config", None)
+        if config is None:
+            continue
+        if getattr(config, "pretrained", None) is not None:
+            models[section] = (config.pretrained, getattr(config, "revision", None))
+        if getattr(config, "vae", None) is not None:
+            models[f"{section}.vae"] = (config.vae, getattr(config, "vae_revision", None))
+        weights = getattr(config, "weights", None)
+        if isinstance(weights, str):
+            models[f"{section}.weights"] = _weights_ref(weights)
+    return models
+
+
+def _weights_ref(uri: str) -> Any:
+    if uri.startswith("hf://"):
+        from huggingface_hub import parse_hf_uri  # the pure parser (HfFileSystem.resolve_path asks the hub)
+
+        try:
+            parsed = parse_hf_uri(uri)
+        except ValueError:
+            return uri
+        return (parsed.id, parsed.revision)
+    return os.path.expanduser(uri)
+
+
+def run_provenance(recipe: Any, device: Any = None, dtype: Any = None) -> dict[str, Any]:
+    """The ``"provenance"`` block of one recipe's run (``trace.json``)."""
+    return provenance(recipe_models(recipe), device, dtype)

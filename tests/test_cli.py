@@ -28,6 +28,8 @@ def test_generate_writes_image_recipe_and_trace(tmp_path, capsys):
     assert set(trace["steps"][0]) == {"iteration", "index", "timestep", "subject", "text_scale", "subject_scale"}
     assert set(trace["totals"]) >= {"unet_evals", "subject_encodings", "vae_encodes", "vae_decodes", "iterations", "seconds"}
     assert trace["totals"]["unet_evals"] == 12  # CFG batch of 2 per step
+    assert trace["provenance"]["models"] == {"backbone": {"kind": "builtin", "name": "tiny:sd21"}}
+    assert trace["provenance"]["device"]["device"] == "cpu" and trace["provenance"]["versions"]["torch"]
     import ezigen
 
     resolved = ezigen.load_recipe(str(out / "recipe.yaml"))

@@ -108,7 +108,10 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
                                      subject_prompt=subject_prompt, seed=all_seeds, num_images=len(seed_list),
                                      callback=on_step)
         names = image_names(len(prompts), seed_list)
-        write_generation(staging, result, loaded, names=names, grid=len(names) > 1)
+        from ezigen.provenance import run_provenance
+
+        where = run_provenance(loaded, system.device, getattr(system.backbone, "dtype", None))
+        write_generation(staging, result, loaded, names=names, grid=len(names) > 1, provenance=where)
         publish_output(staging, out)
     except BaseException:
         import shutil

@@ -189,6 +189,9 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
                 "would couple the images of a batch)")
         system = build_system(run.recipe)
         system.to(device)
+        from ezigen.provenance import run_provenance
+
+        where = run_provenance(run.recipe, system.device, getattr(system.backbone, "dtype", None))  # once per recipe
         encoded = None
         for chunk in batches(mine, size):
             job = chunk[0]
@@ -204,7 +207,8 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
                 num_images=len(chunk),
             )
             for row, one in zip(split(result), chunk):
-                write_generation(one.folder(out), row, run.recipe, extra={"eval": job_record(one, run)})
+                write_generation(one.folder(out), row, run.recipe, extra={"eval": job_record(one, run)},
+                                 provenance=where)
             stats.generated += len(chunk)
             keys = job.key if len(chunk) == 1 else f"{job.key} +{len(chunk) - 1} seeds"
             log(f"generated {keys} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")
