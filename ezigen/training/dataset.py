@@ -23,7 +23,7 @@ import hashlib
 from typing import Any
 
 import attrs
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ezigen.data.manifest import Sample
 from ezigen.errors import DataError, SubjectImageError
@@ -137,7 +137,6 @@ def micro_batch_loader(dataset: MicroBatchDataset, start: int, stop: int, num_wo
     host-to-device copy of the targets overlap. The order is the sampler's whatever ``num_workers`` is.
     """
     import torch
-    from torch.utils.data import DataLoader
 
     workers = {"num_workers": num_workers}
     if num_workers > 0:
