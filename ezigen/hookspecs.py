@@ -74,5 +74,5 @@ def ezigen_resolve_weights(uri: str) -> str | None:
     """Resolve a weights URI (``fusion.weights``) to a local file path, or return None to pass.
 
     The first plugin that returns a path wins. The builtin resolver handles local paths and
-    ``hf://OWNER/REPO/FILE`` (through huggingface_hub, which respects ``HF_HUB_OFFLINE``).
+    ``hf://OWNER/REPO[@REVISION]/FILE`` (through huggingface_hub, which respects ``HF_HUB_OFFLINE``).
     """

@@ -11,9 +11,13 @@ from ezigen.recipe.yaml_loader import dump_yaml
 
 
 def write_generation(out: str, result: Any, recipe: Any, extra: dict[str, Any] | None = None,
-                     names: list[str] | None = None, grid: bool = False) -> list[str]:
+                     names: list[str] | None = None, grid: bool = False,
+                     provenance: dict[str, Any] | None = None) -> list[str]:
     """Write ``recipe.yaml`` and ``trace.json``, then the images (``names``, default ``image.png``,
     ``image-1.png``, ...) and, with ``grid``, ``grid.png`` (diffusers' ``make_image_grid``).
+
+    ``trace.json`` gets ``"provenance"`` (versions, device, each model's source and resolved hub
+    revision: ezigen.provenance); pass ``provenance`` when it was computed once for many results.
 
     Images come last, so an image always sits beside the recipe and trace of its own run.
     """
@@ -26,6 +30,11 @@ def write_generation(out: str, result: Any, recipe: Any, extra: dict[str, Any] |
     trace["images"] = names
     if extra:
         trace.update(extra)
+    if provenance is None:
+        from ezigen.provenance import run_provenance
+
+        provenance = run_provenance(recipe)
+    trace["provenance"] = provenance
     write_json_atomic(os.path.join(out, "trace.json"), trace)
     paths = []
     for name, image in zip(names, result.images):

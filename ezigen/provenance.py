@@ -132,28 +132,49 @@ def snapshot_commit(path: str | None) -> str | None:
     return None
 
 
-def recipe_models(recipe: Any) -> dict[str, tuple[str, str | None]]:
-    """``{"backbone.pretrained": (ref, revision), "fusion.weights": (path, None), ...}``: every recipe key
-    that names a model or weights (the fields ``--tiny`` replaces or drops), with the section's
-    ``revision`` beside a ``pretrained`` key where the schema has one."""
-    import attrs
+def recipe_models(recipe: Any) -> dict[str, Any]:
+    """``{role: (ref, revision)}`` for every model a recipe names, for :func:`provenance`.
 
-    from ezigen.config import field_tiny
-
-    sections = [("backbone", recipe.backbone), ("subject_encoder", recipe.subject_encoder),
-                ("fusion", recipe.fusion), ("guidance", recipe.guidance),
-                ("refinement.stop", recipe.refinement.stop if recipe.refinement is not None else None)]
-    models: dict[str, tuple[str, str | None]] = {}
-    for section, spec in sections:
+    Roles are section paths: each component section's ``pretrained`` with the ``revision`` beside
+    it (``backbone``, ``subject_encoder``, ``refinement.stop``, and any plugin section that has
+    one), ``backbone.vae``, and ``fusion.weights`` (an ``hf://owner/repo@revision/file`` URI is
+    recorded as its repo at that revision; a local file by its hash). Read from the configs alone:
+    nothing is loaded and the network is never touched.
+    """
+    specs = [("backbone", recipe.backbone), ("subject_encoder", recipe.subject_encoder), ("fusion", recipe.fusion),
+             ("guidance", recipe.guidance)]
+    if recipe.refinement is not None:
+        specs.append(("refinement.stop", recipe.refinement.stop))
+    models: dict[str, Any] = {}
+    for section, spec in specs:
         config = getattr(spec, "config", None)
-        if config is None or not attrs.has(type(config)):
+        if config is None:
             continue
-        for field in attrs.fields(type(config)):
-            value = getattr(config, field.name)
-            if field_tiny(field) is not None and isinstance(value, str):
-                revision = getattr(config, "revision", None) if field.name == "pretrained" else None
-                models[f"{section}.{field.name}"] = (value, revision)
+        if getattr(config, "pretrained", None) is not None:
+            models[section] = (config.pretrained, getattr(config, "revision", None))
+        if getattr(config, "vae", None) is not None:
+            models[f"{section}.vae"] = (config.vae, getattr(config, "vae_revision", None))
+        weights = getattr(config, "weights", None)
+        if isinstance(weights, str):
+            models[f"{section}.weights"] = _weights_ref(weights)
     return models
+
+
+def _weights_ref(uri: str) -> Any:
+    if uri.startswith("hf://"):
+        from huggingface_hub import parse_hf_uri  # the pure parser (HfFileSystem.resolve_path asks the hub)
+
+        try:
+            parsed = parse_hf_uri(uri)
+        except ValueError:
+            return uri
+        return (parsed.id, parsed.revision)
+    return os.path.expanduser(uri)
+
+
+def run_provenance(recipe: Any, device: Any = None, dtype: Any = None) -> dict[str, Any]:
+    """The ``"provenance"`` block of one recipe's run (``trace.json``)."""
+    return provenance(recipe_models(recipe), device, dtype)
 
 
 def system_provenance(system: Any, device: Any = None) -> dict[str, Any]:
@@ -162,5 +183,5 @@ def system_provenance(system: Any, device: Any = None) -> dict[str, Any]:
     models = recipe_models(system.recipe)
     source = getattr(system.backbone, "source", None)
     if source is not None:
-        models["backbone.pretrained"] = tuple(source)
+        models["backbone"] = tuple(source)
     return provenance(models, device if device is not None else system.device, getattr(system.backbone, "dtype", None))

@@ -41,7 +41,7 @@ def test_a_hub_id_at_a_revision_loads_through_from_pretrained_and_is_recorded(hu
     from ezigen.provenance import system_provenance
 
     models = system_provenance(pipe.system)["models"]
-    assert models["backbone.pretrained"] == {"kind": "hub", "id": REPO_ID, "revision": COMMIT, "resolved": COMMIT}
+    assert models["backbone"] == {"kind": "hub", "id": REPO_ID, "revision": COMMIT, "resolved": COMMIT}
     with pytest.raises(Exception):  # no main in the cache: the revision is what made it load
         ezigen.EZIGenPipeline.from_pretrained(REPO_ID, recipe="text-only-sd21-base", tiny=True)
 
@@ -53,7 +53,8 @@ def test_a_recipe_revision_reaches_from_pretrained(hub_cache):
 
     if "revision" not in attrs.fields_dict(StableDiffusionConfig):
         pytest.skip("the recipe schema has no backbone.revision yet")
-    system = build("text-only-sd21-base", f"backbone.pretrained={REPO_ID}", "backbone.revision=v1", tiny=False)
+    system = build("text-only-sd21-base", f"backbone.pretrained={REPO_ID}", "backbone.revision=v1",
+                   "backbone.resolution=64", tiny=False)
     assert system.backbone.source == (REPO_ID, "v1")
     assert system.generate("a cat", steps=1).image.size == (64, 64)
 
@@ -93,7 +94,7 @@ def test_cli_non_square_images_and_model_sources_in_the_trace(kind, tiny_folders
 
     assert Image.open(out / "image.png").size == (80, 48)
     trace = json.loads((out / "trace.json").read_text())
-    source = trace["provenance"]["models"]["backbone.pretrained"]
+    source = trace["provenance"]["models"]["backbone"]
     assert source["kind"] == "local" and source["path"] == os.path.abspath(tiny_folders[kind])
     assert len(source["sha256"]) == 64
     assert trace["provenance"]["versions"]["diffusers"]

@@ -15,6 +15,7 @@ def assert_user_error(code, err, *fragments):
         assert fragment in err, err
 
 
+@pytest.mark.smoke
 def test_generate_writes_image_recipe_and_trace(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, err = run(["generate", "text-only-sd21-base", "--tiny", "--prompt", "a cat", "--out", str(out),
@@ -27,6 +28,8 @@ def test_generate_writes_image_recipe_and_trace(tmp_path, capsys):
     assert set(trace["steps"][0]) == {"iteration", "index", "timestep", "subject", "text_scale", "subject_scale"}
     assert set(trace["totals"]) >= {"unet_evals", "subject_encodings", "vae_encodes", "vae_decodes", "iterations", "seconds"}
     assert trace["totals"]["unet_evals"] == 12  # CFG batch of 2 per step
+    assert trace["provenance"]["models"] == {"backbone": {"kind": "builtin", "name": "tiny:sd21"}}
+    assert trace["provenance"]["device"]["device"] == "cpu" and trace["provenance"]["versions"]["torch"]
     import ezigen
 
     resolved = ezigen.load_recipe(str(out / "recipe.yaml"))

@@ -42,6 +42,7 @@ def test_the_lock_pins_torch_and_what_pyproject_names():
     assert declared and declared <= set(pins), declared - set(pins)
 
 
+@pytest.mark.smoke
 def test_private_diffusers_calls_check_the_tested_range(monkeypatch):
     import diffusers
 

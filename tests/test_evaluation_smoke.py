@@ -111,7 +111,10 @@ def test_protocol_and_metric_backbones_are_recorded(smoke):
     assert protocol["tiny"] is True and protocol["unique_token"] == ""
     assert [m["column"] for m in data["metrics"]] == COLUMNS
     dino = data["metrics"][0]
-    assert dino["backbone"] == "tiny:dino" and dino["config"]["references"] == "all"
+    assert dino["backbone"] == "tiny:dino" and dino["config"]["references"] == "all" and dino["revision"] is None
+    models = data["provenance"]["models"]
+    assert models["metric:dino"] == {"kind": "builtin", "name": "tiny:dino"}
+    assert models["ezigen-sd21-base:backbone"] == {"kind": "builtin", "name": "tiny:sd21"}
     assert dino["preprocessing"]["do_center_crop"] is True and dino["preprocessing"]["resample"] == "bicubic"
     assert [r["name"] for r in data["recipes"]] == list(RECIPES)
     assert [d["key"] for d in data["comparability"]] == ["guidance.negative_prompt"]  # the shipped pair's confound
@@ -202,6 +205,7 @@ def test_real_vs_real_row_matches_a_direct_computation(smoke):
     assert by_image["backpack/03.jpg"]["dino-cond"] == pytest.approx(float(rows[0] @ rows[3]), abs=2e-6)
 
 
+@pytest.mark.smoke
 def test_generated_scores_match_a_direct_computation_from_the_files(smoke):
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor, tiny_dino_model
     from ezigen.images import load_image

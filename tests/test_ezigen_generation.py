@@ -19,6 +19,7 @@ def trajectory(system, **kwargs):
     return result, latents
 
 
+@pytest.mark.smoke
 def test_default_recipe_trace(subject_path):
     system = build("ezigen-sd21-base")
     result = system.generate(PROMPT, subject=subject_path, subject_prompt="a disc", seed=3)

@@ -25,6 +25,7 @@ def pipelines(tiny_folders):
     return out
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("scheduler", list(SCHEDULERS))
 @pytest.mark.parametrize("kind, recipe, _cls", CASES)
 def test_cli_generate_equals_the_diffusers_pipeline(kind, recipe, _cls, scheduler, tiny_folders, pipelines, tmp_path):

@@ -42,13 +42,13 @@ def test_recipe_models_name_every_model_key(tmp_path):
     import ezigen
 
     models = provenance.recipe_models(ezigen.load_recipe("baselines/clip-ipadapter-sd21-base"))
-    assert models["backbone.pretrained"][0] == "stabilityai/stable-diffusion-2-1-base"
-    assert models["subject_encoder.pretrained"][0] == "h94/IP-Adapter"
+    assert models["backbone"][0] == "stabilityai/stable-diffusion-2-1-base"
+    assert models["subject_encoder"][0] == "h94/IP-Adapter"
     weights = tmp_path / "adapter.safetensors"
     weights.write_bytes(b"x")
     recipe = ezigen.load_recipe("ezigen-sd21-base", [f"fusion.weights={weights}"], tiny=True)
     models = provenance.recipe_models(recipe)
-    assert models["fusion.weights"] == (str(weights), None)
-    assert models["refinement.stop.pretrained"] == ("tiny:clip", None)
+    assert models["fusion.weights"] == str(weights)
+    assert models["refinement.stop"] == ("tiny:clip", None)
     assert provenance.snapshot_commit(f"/c/models--a--b/snapshots/{'ab' * 20}/unet") == "ab" * 20
     assert provenance.snapshot_commit("/some/folder/unet") is None

@@ -65,6 +65,7 @@ def test_loss_falls_and_only_the_fusion_changes(dataset, tmp_path):
     assert any(not torch.equal(trained[k], untrained[k]) for k in trained)
 
 
+@pytest.mark.smoke
 def test_resume_gives_the_same_adapter_as_training_straight(dataset, tmp_path):
     straight = run_train("ezigen-sd21-base", dataset, tmp_path / "a", "training.max_steps=20")
     run_train("ezigen-sd21-base", dataset, tmp_path / "b", "training.max_steps=10")
@@ -77,6 +78,46 @@ def test_resume_gives_the_same_adapter_as_training_straight(dataset, tmp_path):
     assert names == ["step-000010", "step-000015", "step-000020"]  # the last 3 kept
     contents = sorted(os.listdir(tmp_path / "b" / "checkpoints" / "step-000020"))
     assert contents == ["accelerate", "adapter.safetensors", "state.json"]
+
+
+def test_two_workers_give_the_adapter_of_none_and_resume_exactly(dataset, tmp_path):
+    inline = run_train("ezigen-sd21-base", dataset, tmp_path / "w0", "training.max_steps=10")
+    workers = run_train("ezigen-sd21-base", dataset, tmp_path / "w2", "training.max_steps=10", "training.num_workers=2")
+    assert_same_weights(weights(inline["output"]), weights(workers["output"]), atol=0)
+    run_train("ezigen-sd21-base", dataset, tmp_path / "r2", "training.max_steps=5", "training.num_workers=2")
+    resumed = run_train("ezigen-sd21-base", dataset, tmp_path / "r2", "training.max_steps=10", "training.num_workers=2",
+                        "training.prefetch_factor=3", resume=True)
+    assert resumed["steps"] == 10 and resumed["samples_seen"] == inline["samples_seen"]
+    assert_same_weights(weights(inline["output"]), weights(resumed["output"]), atol=0)
+
+
+def test_the_loader_starts_at_the_resumed_micro_batch_and_workers_change_nothing(dataset):
+    from ezigen.data.manifest import read_manifest
+    from ezigen.training.dataset import MicroBatchDataset, micro_batch_loader
+
+    samples, _ = read_manifest(dataset)
+    data = MicroBatchDataset(samples, seed=5, batch=3, world=1, rank=0, resolution=32)
+    torch.manual_seed(0)
+    inline = list(micro_batch_loader(data, 3, 7, num_workers=0, pin_memory=True, prefetch_factor=2))
+    torch.manual_seed(1)  # the global stream differs: nothing loaded may depend on it
+    workers = list(micro_batch_loader(data, 3, 7, num_workers=2, pin_memory=True, prefetch_factor=2))
+    assert [b.index for b in inline] == [b.index for b in workers] == [3, 4, 5, 6]
+    for a, b in zip(inline, workers):
+        assert [i.sample for i in a.items] == [i.sample for i in b.items] and a.pixels.shape == (3, 3, 32, 32)
+        assert torch.equal(a.pixels, b.pixels) and torch.equal(a.pixels, data[a.index].pixels)
+
+
+def test_a_bad_sample_decoded_in_a_worker_stops_the_run_with_its_file(dataset, tmp_path):
+    import shutil
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(dataset, corrupt)
+    (corrupt / "images" / "target-003.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(DataError, match=r"manifest line 4: target image .*target-003.png.*--skip-bad"):
+        run_train("ezigen-sd21-base", str(corrupt), tmp_path / "stop", "training.max_steps=12", "training.num_workers=2")
+    summary = run_train("ezigen-sd21-base", str(corrupt), tmp_path / "skip", "training.max_steps=12",
+                        "training.num_workers=2", skip_bad=True)
+    assert summary["steps"] == 12 and summary["skipped_samples"] >= 1
 
 
 def test_a_run_folder_is_not_overwritten_without_resume(dataset, tmp_path):

@@ -3,6 +3,8 @@
 Hub ids and local folders go through transformers ``from_pretrained`` (the model's own image
 processor included, no torchvision); ``tiny:clip`` / ``tiny:dino`` are built in memory.
 Loaded models are cached per process: a stop rule and a metric using the same CLIP share it.
+``revision`` (a commit, branch or tag; None = ``main``) goes to every ``from_pretrained`` of a hub
+id; a local folder has no revisions, so it is not passed there.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from ezigen.errors import EzigenError
 
 
 @functools.lru_cache(maxsize=4)
-def load_clip(pretrained: str) -> tuple[Any, Any]:
+def load_clip(pretrained: str, revision: str | None = None) -> tuple[Any, Any]:
     """(CLIPModel, CLIPProcessor) for ``pretrained``; both towers, for image-image and image-text scores."""
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
 
@@ -23,13 +25,13 @@ def load_clip(pretrained: str) -> tuple[Any, Any]:
     _reject_other_tiny(pretrained, "tiny:clip")
     from transformers import CLIPModel, CLIPProcessor
 
-    model = _from_pretrained(CLIPModel, pretrained)
-    processor = _from_pretrained(CLIPProcessor, pretrained)
+    model = _from_pretrained(CLIPModel, pretrained, revision)
+    processor = _from_pretrained(CLIPProcessor, pretrained, revision)
     return model.eval().requires_grad_(False), processor
 
 
 @functools.lru_cache(maxsize=4)
-def load_clip_vision(pretrained: str, subfolder: str | None = None) -> tuple[Any, Any]:
+def load_clip_vision(pretrained: str, subfolder: str | None = None, revision: str | None = None) -> tuple[Any, Any]:
     """(CLIPVisionModelWithProjection, image processor): the image tower alone (IP-Adapter's encoder).
 
     ``subfolder`` addresses an encoder inside a repo (``h94/IP-Adapter`` + ``models/image_encoder``).
@@ -52,9 +54,9 @@ def load_clip_vision(pretrained: str, subfolder: str | None = None) -> tuple[Any
     from transformers import CLIPImageProcessor
 
     kwargs = {"subfolder": subfolder} if subfolder else {}
-    model = _from_pretrained(CLIPVisionModelWithProjection, pretrained, **kwargs)
+    model = _from_pretrained(CLIPVisionModelWithProjection, pretrained, revision, **kwargs)
     try:
-        processor = CLIPImageProcessor.from_pretrained(pretrained, **kwargs)
+        processor = CLIPImageProcessor.from_pretrained(pretrained, **_revision(pretrained, revision), **kwargs)
     except Exception:  # no preprocessor_config.json beside the weights
         size = int(model.config.image_size)
         processor = CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size})
@@ -62,7 +64,7 @@ def load_clip_vision(pretrained: str, subfolder: str | None = None) -> tuple[Any
 
 
 @functools.lru_cache(maxsize=4)
-def load_dino(pretrained: str) -> tuple[Any, Any]:
+def load_dino(pretrained: str, revision: str | None = None) -> tuple[Any, Any]:
     """(model, image processor) for DINO (ViT) or DINOv2 through ``AutoModel``."""
     from ezigen.builtins.backbones.tiny import tiny_dino_model, tiny_dino_processor
 
@@ -71,8 +73,8 @@ def load_dino(pretrained: str) -> tuple[Any, Any]:
     _reject_other_tiny(pretrained, "tiny:dino")
     from transformers import AutoImageProcessor, AutoModel
 
-    model = _from_pretrained(AutoModel, pretrained)
-    processor = _from_pretrained(AutoImageProcessor, pretrained)
+    model = _from_pretrained(AutoModel, pretrained, revision)
+    processor = _from_pretrained(AutoImageProcessor, pretrained, revision)
     return model.eval().requires_grad_(False), processor
 
 
@@ -81,15 +83,23 @@ def _reject_other_tiny(pretrained: str, expected: str) -> None:
         raise EzigenError(f"{pretrained!r} is not a model of this kind; the tiny stand-in here is {expected!r}")
 
 
-def _from_pretrained(cls: Any, pretrained: str, **kwargs: Any) -> Any:
+def _revision(pretrained: str, revision: str | None) -> dict[str, str]:
+    """``{"revision": ...}`` for a hub id; nothing for a local folder (which has no revisions)."""
+    import os
+
+    return {"revision": revision} if revision and not os.path.isdir(pretrained) else {}
+
+
+def _from_pretrained(cls: Any, pretrained: str, revision: str | None = None, **kwargs: Any) -> Any:
     from ezigen.hub import require_hub
 
     require_hub(pretrained, f"{cls.__name__}")
     try:
-        return cls.from_pretrained(pretrained, **kwargs)
-    except Exception as exc:  # offline hub, missing folder, wrong model type
+        return cls.from_pretrained(pretrained, **_revision(pretrained, revision), **kwargs)
+    except Exception as exc:  # offline hub, missing folder, unknown revision, wrong model type
+        at = f" at revision {revision!r}" if revision else ""
         raise EzigenError(
-            f"cannot load {cls.__name__} from {pretrained!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
+            f"cannot load {cls.__name__} from {pretrained!r}{at}: {type(exc).__name__}: {str(exc).splitlines()[0]}. "
             "Offline, use --tiny or a local folder."
         ) from None
 

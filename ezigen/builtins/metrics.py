@@ -33,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from ezigen.builtins.revisions import revision_setting
 from ezigen.config import in_range, setting
 from ezigen.errors import EzigenError
 from ezigen.markers import hookimpl
@@ -65,6 +66,7 @@ def _batch_setting() -> Any:
 class DinoMetricConfig:
     pretrained: str = setting("facebook/dino-vits16", doc="DINO model (hub id or folder), loaded through "
                               "transformers AutoModel; tiny:dino offline.", tiny="dino")
+    revision: str | None = revision_setting("facebook/dino-vits16")
     references: ReferenceMode = _references_setting()
     preprocessing: DinoPreprocessing = setting(
         DinoPreprocessing.RESIZE_CROP,
@@ -77,6 +79,7 @@ class DinoMetricConfig:
 class ClipImageMetricConfig:
     pretrained: str = setting("openai/clip-vit-base-patch32", doc="CLIP model (hub id or folder); tiny:clip "
                               "offline.", tiny="clip")
+    revision: str | None = revision_setting("openai/clip-vit-base-patch32")
     references: ReferenceMode = _references_setting()
     batch_size: int = _batch_setting()
 
@@ -85,6 +88,7 @@ class ClipImageMetricConfig:
 class ClipTextMetricConfig:
     pretrained: str = setting("openai/clip-vit-base-patch32", doc="CLIP model (hub id or folder); tiny:clip "
                               "offline.", tiny="clip")
+    revision: str | None = revision_setting("openai/clip-vit-base-patch32")
     batch_size: int = _batch_setting()
 
 
@@ -171,7 +175,7 @@ class _ImageReferenceMetric:
 
     @property
     def model_key(self) -> str:
-        return f"{self.name}|{self.config.pretrained}|{getattr(self.config, 'preprocessing', '')}"
+        return f"{self.name}|{self.config.pretrained}@{self.config.revision}|{getattr(self.config, 'preprocessing', '')}"
 
     def to(self, device: Any = None) -> _ImageReferenceMetric:
         self.model.to(device)
@@ -195,7 +199,8 @@ class _ImageReferenceMetric:
         return [float(v) for v in (generated @ real.T).mean(dim=1)]  # (N,)
 
     def describe(self) -> dict[str, Any]:
-        return {"metric": self.name, "backbone": self.config.pretrained, "model_class": type(self.model).__name__,
+        return {"metric": self.name, "backbone": self.config.pretrained, "revision": self.config.revision,
+                "model_class": type(self.model).__name__,
                 "embedding": self.embedding, "references": self.config.references.value,
                 "score": "mean over references r of cos(e(image), e(r))",
                 "preprocessing": describe_processor(self.processor)}
@@ -212,7 +217,7 @@ class DinoMetric(_ImageReferenceMetric):
     def load(self) -> tuple[Any, Any]:
         from ezigen.builtins.image_models import load_dino
 
-        model, processor = load_dino(self.config.pretrained)
+        model, processor = load_dino(self.config.pretrained, self.config.revision)
         if self.config.preprocessing is DinoPreprocessing.RESIZE_CROP:
             processor = resize_crop_processor(processor)
         return model, processor
@@ -258,7 +263,7 @@ class ClipImageMetric(_ImageReferenceMetric):
     def load(self) -> tuple[Any, Any]:
         from ezigen.builtins.image_models import load_clip
 
-        return load_clip(self.config.pretrained)
+        return load_clip(self.config.pretrained, self.config.revision)
 
     def compute(self, images: list[Any]):
         from ezigen.builtins.image_models import image_features
@@ -276,7 +281,7 @@ class ClipTextMetric:
 
     def __init__(self, config: ClipTextMetricConfig):
         self.config = config
-        self.images = ClipImageMetric(ClipImageMetricConfig(pretrained=config.pretrained,
+        self.images = ClipImageMetric(ClipImageMetricConfig(pretrained=config.pretrained, revision=config.revision,
                                                             batch_size=config.batch_size))
         self.model, self.processor = self.images.model, self.images.processor
 
@@ -316,7 +321,8 @@ class ClipTextMetric:
         return [float(v) for v in (image_rows * text_rows).sum(dim=-1)]  # (N,)
 
     def describe(self) -> dict[str, Any]:
-        return {"metric": self.name, "backbone": self.config.pretrained, "model_class": type(self.model).__name__,
+        return {"metric": self.name, "backbone": self.config.pretrained, "revision": self.config.revision,
+                "model_class": type(self.model).__name__,
                 "embedding": "CLIP get_image_features and get_text_features (projected), L2-normalised",
                 "score": "cos(e(image), e(prompt)), raw cosine (no 2.5 factor, no clipping)",
                 "text": "tokenizer padding to the longest prompt, truncation at the model's maximum length",

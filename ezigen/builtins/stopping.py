@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from ezigen.builtins.revisions import revision_setting
 from ezigen.config import in_range, setting
 from ezigen.markers import hookimpl
 
@@ -60,6 +61,7 @@ class ClipSimilarityStopConfig(SimilarityStopConfig):
         "openai/clip-vit-base-patch32", doc="CLIP model (hub id or folder) whose image embeddings are compared.",
         tiny="clip",
     )
+    revision: str | None = revision_setting("openai/clip-vit-base-patch32")
 
 
 class _SimilarityStop:
@@ -94,7 +96,7 @@ class ClipSimilarityStop(_SimilarityStop):
     def similarity(self, previous: Any, current: Any) -> float:
         from ezigen.builtins.image_models import image_features, load_clip
 
-        model, processor = load_clip(self.config.pretrained)
+        model, processor = load_clip(self.config.pretrained, self.config.revision)
         features = image_features(model, processor, list(previous.images) + list(current.images))
         n = len(previous.images)
         # the least similar pair decides for a batch, so every image has converged

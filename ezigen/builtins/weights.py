@@ -1,13 +1,16 @@
-"""The builtin weights resolver: local paths and ``hf://OWNER/REPO/PATH/IN/REPO``."""
+"""The builtin weights resolver: local paths and ``hf://OWNER/REPO[@REVISION]/PATH/IN/REPO``.
+
+``@REVISION`` pins a commit (or names a branch or tag; a ref with a slash is URL-encoded,
+``@refs%2Fpr%2F3``); without it the file is read at ``main``. Parsing and download: ezigen.hub.
+"""
 
 from __future__ import annotations
 
 import os
 
 from ezigen.errors import WeightsError
+from ezigen.hub import HF_SCHEME, download_hf_uri
 from ezigen.markers import hookimpl
-
-HF_SCHEME = "hf://"
 
 
 @hookimpl(trylast=True)
@@ -22,14 +25,5 @@ def ezigen_resolve_weights(uri: str) -> str | None:
     if os.path.isdir(expanded):
         raise WeightsError(f"fusion.weights: {uri!r} is a folder; expected a weights file (.safetensors or .bin)")
     if uri.startswith(HF_SCHEME):
-        parts = uri[len(HF_SCHEME):].split("/")
-        if len(parts) < 3:
-            raise WeightsError(f"fusion.weights: {uri!r} is not hf://OWNER/REPO/FILE")
-        from huggingface_hub import hf_hub_download
-
-        try:
-            return hf_hub_download("/".join(parts[:2]), "/".join(parts[2:]))
-        except Exception as exc:  # offline (HF_HUB_OFFLINE), missing file, no access
-            raise WeightsError(f"fusion.weights: cannot download {uri!r}: {type(exc).__name__}. "
-                               "Offline, download it elsewhere and give a local path.") from None
+        return download_hf_uri(uri, "fusion.weights", WeightsError)
     return None

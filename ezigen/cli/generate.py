@@ -111,7 +111,7 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
         from ezigen.provenance import system_provenance
 
         write_generation(staging, result, loaded, names=names, grid=len(names) > 1,
-                         extra={"provenance": system_provenance(system, device)})
+                         provenance=system_provenance(system, device))
         publish_output(staging, out)
     except BaseException:
         import shutil

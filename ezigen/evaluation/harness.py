@@ -181,6 +181,17 @@ def amortised_traces(jobs: Sequence[Any], out: str) -> dict[str, dict[str, Any]]
     return traces
 
 
+def _models(runs: dict[str, RecipeRun], columns: Sequence[Any]) -> dict[str, Any]:
+    """Every model of the run for its provenance: ``RECIPE:ROLE`` for the recipes', ``metric:COLUMN`` for the metrics'."""
+    from ezigen.provenance import recipe_models
+
+    models = {f"{run.recipe.name}:{role}": ref for run in runs.values() for role, ref in recipe_models(run.recipe).items()}
+    for column in columns:
+        if getattr(column.config, "pretrained", None) is not None:
+            models[f"metric:{column.column}"] = (column.config.pretrained, getattr(column.config, "revision", None))
+    return models
+
+
 def _prefixed(log: Callable[[str], None], prefix: str) -> Callable[[str], None]:
     return lambda line: log(prefix + line)
 
@@ -194,7 +205,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
     from ezigen.evaluation.results_set import ResultsSet
     from ezigen.evaluation.scoring import score_generated, score_real
     from ezigen.evaluation.stats import method_record
-    from ezigen.provenance import provenance, recipe_models
+    from ezigen.provenance import provenance
     from ezigen.evaluation.tables import write_csv, write_json, write_markdown
 
     subjects = selected_subjects(bench, request.selection)
@@ -216,9 +227,7 @@ def _merge(request: EvalRequest, bench: DreamBench, runs: dict[str, RecipeRun], 
         "run": {"jobs": len(jobs), "generated": stats.generated, "reused": stats.reused, "processes": world},
         "comparability": differences([run.recipe for run in runs.values()]),
         "statistics": method_record(),
-        # each recipe's models ("<images folder>:backbone.pretrained", ...), hub ids with their resolved commits
-        "provenance": provenance({f"{folder}:{role}": ref for folder, run in runs.items()
-                                  for role, ref in recipe_models(run.recipe).items()}),
+        "provenance": provenance(_models(runs, columns)),
     }
     staged = ResultsSet(out, OUTPUT_FILES)  # written aside, published together with a marker (results_set.py)
     paths = staged.paths

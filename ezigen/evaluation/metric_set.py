@@ -95,6 +95,8 @@ def tiny_config(config: Any) -> Any:
         if kind in (None, "drop", "backbone") or not isinstance(value, str) or ":" in value or os.path.exists(value):
             continue
         changes[field.name] = f"tiny:{kind}"
+        if field.name == "pretrained" and "revision" in attrs.fields_dict(type(config)):
+            changes["revision"] = None  # the hub model's commit means nothing for its tiny stand-in
     return attrs.evolve(config, **changes) if changes else config
 
 

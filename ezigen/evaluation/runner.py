@@ -191,7 +191,7 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
 
         system = build_system(run.recipe)
         system.to(device)
-        made_with = system_provenance(system, device)
+        made_with = system_provenance(system, device)  # once per recipe
         encoded = None
         for chunk in batches(mine, size):
             job = chunk[0]
@@ -207,8 +207,8 @@ def generate(jobs: Sequence[Job], runs: dict[str, RecipeRun], out: str, device: 
                 num_images=len(chunk),
             )
             for row, one in zip(split(result), chunk):
-                extra = {"eval": job_record(one, run), "provenance": made_with}
-                write_generation(one.folder(out), row, run.recipe, extra=extra)
+                write_generation(one.folder(out), row, run.recipe, extra={"eval": job_record(one, run)},
+                                 provenance=made_with)
             stats.generated += len(chunk)
             keys = job.key if len(chunk) == 1 else f"{job.key} +{len(chunk) - 1} seeds"
             log(f"generated {keys} ({time.perf_counter() - started:.1f} s; {stats.generated}/{len(todo)})")

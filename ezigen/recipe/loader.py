@@ -250,7 +250,8 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
     """The recipe with every hub model id replaced by the tiny model of its kind (DESIGN §6, ``--tiny``).
 
     Local folders and files are left alone; weights made for a real model (``tiny="drop"``)
-    become null; ``backbone.resolution`` becomes 64 unless ``--set`` gave it.
+    become null; a replaced ``pretrained``'s ``revision`` becomes null (tiny models have none);
+    ``backbone.resolution`` becomes 64 unless ``--set`` gave it.
     """
     from ezigen.builtins.backbones.tiny import TINY_RESOLUTION
 
@@ -281,6 +282,8 @@ def tiny_data(recipe: Recipe, overridden: set[str]) -> dict[str, Any]:
                 node[field.name] = "tiny:sdxl" if "xl" in value.lower() else "tiny:sd21"
             else:
                 node[field.name] = f"tiny:{kind}"
+            if field.name == "pretrained" and node.get("revision") is not None:
+                node["revision"] = None  # the hub model's commit means nothing for its tiny stand-in
     if "backbone.resolution" not in overridden and str(data["backbone"].get("pretrained", "")).startswith("tiny:"):
         data["backbone"]["resolution"] = TINY_RESOLUTION  # the tiny models' native size (not the toy's)
     return data

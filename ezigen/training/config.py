@@ -75,7 +75,13 @@ class TrainingConfig:
                                          validator=in_range(1, 10**9))
     validation_prompts: tuple[str, ...] = setting((), doc="Prompts for validation images.")
     log_every: int = setting(10, doc="Write a metrics line every this many steps.", validator=in_range(1, 10**9))
-    num_workers: int = setting(0, doc="DataLoader worker processes.", validator=in_range(0, 64))
+    num_workers: int = setting(0, doc="DataLoader worker processes decoding micro-batches ahead of the step; 0 = "
+                               "in the training process. Any value gives the same adapter (docs/training.md).",
+                               validator=in_range(0, 64))
+    prefetch_factor: int = setting(2, doc="Micro-batches each DataLoader worker keeps ready (num_workers > 0 only).",
+                                   validator=in_range(1, 64))
+    pin_memory: bool = setting(True, doc="Pin the decoded target images in page-locked memory for faster copies to "
+                               "the GPU (DataLoader pin_memory; ignored without CUDA).")
 
     def __attrs_post_init__(self) -> None:
         if not all(0.0 <= beta < 1.0 for beta in self.betas):  # AdamW would refuse them only when training starts

@@ -6,7 +6,9 @@ when ``training.target: unet`` — with everything else frozen and in eval mode.
 runs on CPU, one GPU or many (``accelerate launch``): accelerate places models, wraps the
 trainable module in DDP, applies mixed precision and gradient accumulation, and saves/loads
 optimizer and scheduler state; sample order and randomness are our own pure functions of the
-micro-batch index (see dataset.py and step.py), which is what makes resuming exact.
+micro-batch index (see dataset.py and step.py), which is what makes resuming exact. Images are
+decoded by a ``torch.utils.data.DataLoader`` (``training.num_workers`` processes) whose sampler starts
+at the resumed micro-batch; the loaded data do not depend on the number of workers.
 
 Outputs in RUN/: ``checkpoints/step-NNNNNN/`` (atomic; last K kept), ``adapter.safetensors``
 (or ``unet/``) at the end, ``metrics.jsonl``, ``recipe.yaml``, ``validation/step-NNNNNN/*.png``.
@@ -42,7 +44,7 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     from ezigen.data.manifest import read_manifest
     from ezigen.io import write_text_atomic
     from ezigen.recipe.yaml_loader import dump_yaml
-    from ezigen.training.dataset import batch_indices, derived_seed
+    from ezigen.training.dataset import MicroBatchDataset, derived_seed, micro_batch_loader
     from ezigen.training.metrics_log import MetricsLog
     from ezigen.training.step import TrainingModel, training_loss
 
@@ -112,17 +114,24 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
     rank, world = accelerator.process_index, accelerator.num_processes
     started, window_samples, window_start = time.perf_counter(), 0, time.perf_counter()
     loss_value = math.nan
+    dataset = MicroBatchDataset(samples, config.seed, config.batch_size, world, rank, backbone.resolution)
+    # every optimizer step takes gradient_accumulation micro-batches, and a checkpoint lies on a step boundary
+    stop = micro_batch + (config.max_steps - step) * config.gradient_accumulation
 
     try:
+        batches = iter(micro_batch_loader(dataset, micro_batch, stop, config.num_workers, config.pin_memory,
+                                          config.prefetch_factor))
         while step < config.max_steps:
-            indices = batch_indices(len(samples), config.seed, micro_batch, config.batch_size, world, rank)
-            batch = _load_batch([samples[i] for i in indices], skip_bad, counters, log)
+            loaded = next(batches)
+            if loaded.index != micro_batch:  # the sampler and the loop's counter agree, or resume would not be exact
+                raise TrainingError(f"data loader delivered micro-batch {loaded.index}, expected {micro_batch}")
+            batch = _checked_batch(loaded, skip_bad, counters, log)
             generator = torch.Generator().manual_seed(derived_seed("step", config.seed, micro_batch, rank))
             micro_batch += 1
             with accelerator.accumulate(model):
                 if batch:
                     loss = training_loss(model, backbone, system.encoder, batch, config, generator, train_fusion,
-                                         encoder_spec=system.recipe.subject_encoder)
+                                         encoder_spec=system.recipe.subject_encoder, pixels=loaded.pixels)
                 else:  # every sample of this micro-batch was bad and skipped: contribute nothing
                     loss = sum(p.sum() for p in parameters) * 0.0
                 losses = accelerator.gather(loss.detach().reshape(1))
@@ -158,6 +167,7 @@ def train(recipe: Any, data: str, run: str, *, resume: bool = False, skip_bad: b
             if config.validate_every and step % config.validate_every == 0:
                 attachment = _validate(accelerator, system, samples, config, run, step, model, attachment)
     finally:
+        batches = None  # the loader's iterator shuts its worker processes down when it is freed
         if bar is not None:
             bar.close()
         if attachment is not None:
@@ -195,19 +205,14 @@ def _prepare_run_folder(run: str, resume: bool, main: bool) -> None:
         checkpoints.remove_partial(run)
 
 
-def _load_batch(samples: list[Any], skip_bad: bool, counters: dict[str, int], log: Callable[[str], None]) -> list[Any]:
-    from ezigen.training.dataset import load_sample
-
-    batch = []
-    for sample in samples:
-        try:
-            batch.append(load_sample(sample))
-        except DataError as exc:
-            if not skip_bad:
-                raise DataError(f"{exc} (use --skip-bad to skip and count bad samples)") from None
-            counters["skipped_samples"] += 1
-            log(f"skipped: {exc}")
-    return batch
+def _checked_batch(loaded: Any, skip_bad: bool, counters: dict[str, int], log: Callable[[str], None]) -> list[Any]:
+    """The samples of a loaded micro-batch that decoded; a bad one stops the run, or with --skip-bad is counted."""
+    for message in loaded.errors:
+        if not skip_bad:
+            raise DataError(f"{message} (use --skip-bad to skip and count bad samples)")
+        counters["skipped_samples"] += 1
+        log(f"skipped: {message}")
+    return loaded.items
 
 
 def _save_checkpoint(accelerator: Any, run: str, step: int, micro_batch: int, counters: dict[str, int],

@@ -77,8 +77,12 @@ def zero_samples(features: Any, drop: torch.Tensor) -> Any:
 
 
 def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], config: Any,
-                  generator: torch.Generator, train_fusion: bool, encoder_spec: Any = None) -> torch.Tensor:
-    """The loss of one micro-batch of loaded samples (``encoder_spec``: the recipe section, for error messages)."""
+                  generator: torch.Generator, train_fusion: bool, encoder_spec: Any = None,
+                  pixels: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss of one micro-batch of loaded samples (``encoder_spec``: the recipe section, for error messages).
+
+    ``pixels``: the targets (B, 3, R, R) in [-1, 1] when the DataLoader made them already; else made here.
+    """
     from ezigen.subject_encoding import encode_training_batch
     from ezigen.training.config import TrainTarget
     from ezigen.training.dataset import target_pixels
@@ -89,7 +93,9 @@ def training_loss(model: Any, backbone: Any, encoder: Any, batch: list[Any], con
     text_drop = torch.rand(size, generator=generator) < config.text_dropout
     captions = ["" if drop else caption for caption, drop in zip(captions, text_drop.tolist())]
     with torch.no_grad():
-        pixels = target_pixels([item.target for item in batch], backbone.resolution).to(device)
+        if pixels is None:
+            pixels = target_pixels([item.target for item in batch], backbone.resolution)
+        pixels = pixels.to(device, non_blocking=True)
         clean = backbone.encode_images(pixels, generator=generator)  # (B, 4, h, w)
         train_text = config.target is TrainTarget.UNET_TEXT
         embeds = captions if train_text else backbone.encode_prompt(captions, None, cfg=False).cond

@@ -75,6 +75,7 @@ class StableDiffusionConfig:
         doc="Hub id (e.g. stabilityai/stable-diffusion-2-1-base), local diffusers folder, or tiny:sd21 / tiny:sdxl.",
         tiny="backbone",
     )
+    revision: str | None = setting(None, doc="Hub revision of `pretrained`: a commit hash (a branch or tag also works, but moves); null = main. Ignored for local folders and tiny:* models.")
     scheduler: SchedulerName | None = setting(
         None, doc="Sampler: ddpm | ddim | dpmpp-2m | euler, built from_config of the model's scheduler; null = the model's own."
     )

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from ezigen.builtins.encoders.token_base import TokenEncoder
+from ezigen.builtins.revisions import revision_setting
 from ezigen.config import setting
 
 
@@ -28,6 +29,7 @@ class ClipEmbedding(enum.Enum):
 class ClipEncoderConfig:
     pretrained: str = setting("h94/IP-Adapter", doc="CLIP vision model: hub id or folder (tiny:clip offline).",
                               tiny="clip")
+    revision: str | None = revision_setting("h94/IP-Adapter")
     subfolder: str | None = setting("models/image_encoder", doc="Folder of the image encoder inside `pretrained` "
                                     "(IP-Adapter's layout); null for a plain model repo.")
     embedding: ClipEmbedding = setting(ClipEmbedding.POOLED, doc="pooled: image_embeds (1 token); "
@@ -45,7 +47,7 @@ class ClipSubjectEncoder(TokenEncoder):
         from ezigen.builtins.image_models import load_clip_vision
 
         subfolder = None if self.config.pretrained.startswith("tiny:") else self.config.subfolder
-        return load_clip_vision(self.config.pretrained, subfolder)
+        return load_clip_vision(self.config.pretrained, subfolder, self.config.revision)
 
     def tokens(self, pixel_values: Any) -> Any:
         if self.config.embedding is ClipEmbedding.POOLED:

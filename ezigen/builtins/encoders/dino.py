@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from ezigen.builtins.encoders.token_base import TokenEncoder
+from ezigen.builtins.revisions import revision_setting
 from ezigen.config import setting
 
 
@@ -26,6 +27,7 @@ class DinoTokens(enum.Enum):
 class DinoEncoderConfig:
     pretrained: str = setting("facebook/dinov2-base", doc="DINOv2 (or DINO) model: hub id or folder "
                               "(tiny:dino offline).", tiny="dino")
+    revision: str | None = revision_setting("facebook/dinov2-base")
     tokens: DinoTokens = setting(DinoTokens.ALL, doc="all (CLS + patches) | cls | patch.")
 
 
@@ -39,7 +41,7 @@ class DinoSubjectEncoder(TokenEncoder):
     def load(self) -> tuple[Any, Any]:
         from ezigen.builtins.image_models import load_dino
 
-        return load_dino(self.config.pretrained)
+        return load_dino(self.config.pretrained, self.config.revision)
 
     def tokens(self, pixel_values: Any) -> Any:
         hidden = self.model(pixel_values=pixel_values).last_hidden_state  # (N, 1 + P, D)

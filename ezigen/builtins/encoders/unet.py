@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from ezigen.builtins.revisions import is_hub_id, revision_setting
 from ezigen.config import in_range, setting, unstructure
 from ezigen.images import load_image, pad_to_square, to_tensor
 from ezigen.unet.capture import FeaturePosition, capture_block_features
@@ -70,6 +71,7 @@ class UNetEncoderConfig:
         None, doc="A different UNet (diffusers folder or hub id with a unet/ subfolder) as the reference; "
         "null = the backbone's.", tiny="drop",
     )
+    revision: str | None = revision_setting()
     mode: EncodingMode = setting(EncodingMode.OFFLINE, doc="offline (EZIGen) | per-step (reference attention).")
     noise_seed: int = setting(0, doc="Seed of the VAE sample and the t-noise, so cached features are reproducible.",
                               validator=in_range(0, 2**63 - 1))
@@ -104,8 +106,9 @@ class UNetSubjectEncoder:
             from ezigen.errors import EzigenError
 
             try:
+                revision = {"revision": config.revision} if config.revision and is_hub_id(config.pretrained) else {}
                 unet = UNet2DConditionModel.from_pretrained(config.pretrained, subfolder="unet",
-                                                            torch_dtype=backbone.dtype)
+                                                            torch_dtype=backbone.dtype, **revision)
             except Exception as exc:
                 raise EzigenError(f"subject_encoder.pretrained: cannot load a UNet from {config.pretrained!r}: "
                                   f"{type(exc).__name__}") from None
