@@ -8,7 +8,6 @@ goes), naming the path. Ctrl-C exits 130.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -16,6 +15,7 @@ import click
 
 from ezigen._version import __version__
 from ezigen.errors import EzigenError
+from ezigen.output_dir import ENVIRONMENT_ERRNOS
 
 
 def quiet_libraries() -> None:
@@ -44,10 +44,6 @@ def build_cli() -> click.Group:
         cli.add_command(importlib.import_module(f"ezigen.cli.{name}").command)
     components().pm.hook.ezigen_register_commands(cli=cli)
     return cli
-
-
-ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
-                                errno.ENOTDIR, errno.ENAMETOOLONG, errno.EIO})
 
 
 def os_error_text(exc: OSError) -> str:
