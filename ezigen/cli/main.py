@@ -42,7 +42,19 @@ def build_cli() -> click.Group:
 
     for name in COMMAND_MODULES:
         cli.add_command(importlib.import_module(f"ezigen.cli.{name}").command)
-    components().pm.hook.ezigen_register_commands(cli=cli)
+    loaded = components()
+    for impl in loaded.pm.hook.ezigen_register_commands.get_hookimpls():
+        if impl.plugin_name.startswith("ezigen.builtins."):
+            impl.function(cli=cli)  # a builtin's error is our bug: keep its traceback
+            continue
+        try:  # one plugin at a time: a plugin's broken command hook must not break every command
+            impl.function(cli=cli)
+        except Exception as exc:
+            loaded.failed[impl.plugin_name] = f"{impl.function.__name__} raised {type(exc).__name__}: {exc}"
+    from ezigen.plugins import describe_plugin
+
+    for plugin, why in sorted(loaded.failed.items()):  # disabled, said once, and the command goes on
+        click.echo(f"warning: {describe_plugin(plugin)} is disabled: {why}", err=True)
     return cli
 
 
