@@ -138,3 +138,47 @@ def test_a_cut_down_copy_of_the_good_entries_still_builds(capsys, coco_root):
     data["annotations"][1].pop("area")
     code, err = build(capsys, coco_root, data)
     assert code == 0 and "wrote 2 samples" in err, err
+
+
+# ---------------------------------------------------------------------------------------- fuzz
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+hostile = st.one_of(
+    st.none(), st.booleans(), st.integers(-10**40, 10**40), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8), st.lists(st.one_of(st.integers(-10**20, 10**20), st.floats()), max_size=9),
+    st.sampled_from([[[2, 2, 40, 2, 40, 40]], {"counts": [3072], "size": [48, 64]}, {"counts": "0", "size": [1]},
+                     {"counts": "o" * 30, "size": [48, 64]}, [[[1, 2]]], [2, 2, 38, 38], {}, [[]]]),
+)
+FIELDS = [("images", "id"), ("images", "width"), ("images", "height"), ("images", "file_name"),
+          ("annotations", "id"), ("annotations", "image_id"), ("annotations", "category_id"),
+          ("annotations", "segmentation"), ("annotations", "area"), ("annotations", "bbox"),
+          ("annotations", "iscrowd")]
+
+
+@settings(deadline=None, max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.lists(st.tuples(st.sampled_from(FIELDS), hostile), min_size=1, max_size=3),
+       skip_bad=st.booleans())
+def test_fuzzed_coco_entries_exit_0_or_2_with_a_message(capsys, coco_root, changes, skip_bad):
+    data = instances()
+    for (kind, key), value in changes:
+        data[kind][0][key] = value
+    code, err = build(capsys, coco_root, data, *(["--skip-bad"] if skip_bad else []))
+    assert code in (0, 2), err
+    if code == 2:
+        lines = err.strip().splitlines()  # progress lines may come first; the error is one line, last
+        assert lines[-1].startswith("error: ") and all(line.startswith("ezigen data coco: ") for line in lines[:-1])
+
+
+@settings(deadline=None, max_examples=60)
+@given(segmentation=hostile, height=st.integers(1, 64), width=st.integers(1, 64))
+def test_fuzzed_segmentations_decode_or_say_what_is_wrong(segmentation, height, width):
+    from ezigen.data.masks import decode_segmentation
+
+    try:
+        mask = decode_segmentation(segmentation, height, width)
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert mask.shape == (height, width) and mask.dtype == bool
