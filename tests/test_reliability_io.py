@@ -118,3 +118,17 @@ def test_convert_into_a_read_only_folder_names_the_destination(read_only, tmp_pa
                             str(tmp_path / "missing"), str(read_only / "x.safetensors")], capsys)
     assert code == 2 and "Traceback" not in err
     assert repr(str(read_only / "x.safetensors")) in err and "Read-only file system" in err
+
+
+def test_ctrl_c_during_generate_exits_130_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    from ezigen import outputs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as a Ctrl-C in the write window
+
+    monkeypatch.setattr(outputs, "save_image_atomic", interrupted)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["generate", "text-only-sd21-base", "--tiny", "--prompt", "a", "--set", "sampling.steps=1",
+                            "--out", str(out)], capsys)
+    assert code == 130 and err.strip().endswith("interrupted") and "Traceback" not in err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == []
