@@ -18,6 +18,7 @@ import tempfile
 from typing import Any
 
 from ezigen.errors import EzigenError, OutputError
+from ezigen.io import default_folder_mode
 
 RECIPE_FILE = "recipe.yaml"
 WEIGHTS_FILE = "fusion.safetensors"
@@ -35,6 +36,7 @@ def export_folder(recipe: Any, weights: str | None, out: str, overwrite: bool = 
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+    os.chmod(staging, default_folder_mode())  # mkdtemp makes 0700; the published folder follows the umask
     try:
         data = recipe.to_data()
         if weights is not None:

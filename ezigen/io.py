@@ -22,11 +22,21 @@ TEMP_PREFIX = ".tmp-"
 
 def default_file_mode() -> int:
     """``0o666 & ~umask``: the mode ``open(path, "w")`` gives a new file (0644 under umask 022)."""
+    return 0o666 & ~current_umask()
+
+
+def default_folder_mode() -> int:
+    """``0o777 & ~umask``: the mode ``os.mkdir`` gives a new folder (0755 under umask 022), for
+    folders made by ``tempfile.mkdtemp`` (always 0700) and then published by a rename."""
+    return 0o777 & ~current_umask()
+
+
+def current_umask() -> int:
     umask = _umask_from_proc()
     if umask is None:  # elsewhere the only way to read it is to set it (racy with threads): put it straight back
         umask = os.umask(0o022)
         os.umask(umask)
-    return 0o666 & ~umask
+    return umask
 
 
 def _umask_from_proc() -> int | None:

@@ -10,6 +10,7 @@ entry-point plugins; ``EZIGEN_DISABLE_PLUGINS=all`` skips every entry-point plug
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import os
@@ -89,7 +90,12 @@ def _load_entry_points(pm: pluggy.PluginManager, blocked: set[str]) -> dict[str,
             except Exception as exc:  # a plugin's import error must not look like ours, nor stop other commands
                 failed[ep.name] = f"failed to import: {type(exc).__name__}: {exc}"
                 continue
-            pm.register(plugin, name=ep.name)
+            try:
+                pm.register(plugin, name=ep.name)
+            except pluggy.PluginValidationError as exc:  # e.g. a hook with argument names the spec lacks
+                failed[ep.name] = f"does not match the hook contract (docs/plugins.md): {' '.join(str(exc).split())}"
+                with contextlib.suppress(ValueError):
+                    pm.unregister(name=ep.name)
     return failed
 
 

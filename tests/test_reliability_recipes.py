@@ -1,6 +1,7 @@
 """Bounded recipe input: alias bombs, deep nesting, huge numbers and control characters are recipe
 errors (exit 2, one message naming the place), never a hang, a MemoryError or a traceback."""
 
+import re
 import time
 
 import pytest
@@ -142,3 +143,29 @@ def test_tiny_never_drops_a_missing_local_weights_file(tmp_path):
     with pytest.raises(RecipeError, match="fusion.weights: local file .* does not exist"):
         load_recipe(path, tiny=True)
     assert load_recipe("baselines/ipadapter-sd15", tiny=True).fusion.config.weights is None  # a hub file: dropped
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("fusion.layer_scales=[1,2]", "expected null, a number, or a mapping of down / mid / up"),
+    ("fusion.layer_scales=abc", "expected null, a number, or a mapping of down / mid / up"),
+    ("fusion.layer_scales={foo: 1}", "unknown part 'foo'"),
+    ("fusion.layer_scales={up: {block_0: [1, x]}}", "up.block_0 must be a number or a list of numbers"),
+    ("fusion.layer_scales={up: {zero: 1}}", "up: 'zero' is not a block name"),
+    ("fusion.layer_scales={mid: [1, 2]}", "mid must be a number or a list of one number"),
+    ("fusion.layer_scales=.nan", "expected null, a number"),
+])
+def test_layer_scales_of_the_wrong_shape_fail_validation(capsys, override, fragment):
+    code, _, err = run_cli(["recipes", "validate", "baselines/clip-ipadapter-sd21-base", "--set", override], capsys)
+    assert code == 2 and f"fusion.layer_scales: {fragment}" in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("fusion.layer_scales={up: {block_0: [1, 2, 3, 4, 5, 6]}}", "Expected 3 scales for up.block_0, got 6."),
+    ("fusion.layer_scales={up: {block_9: 1}}", "up.block_9 is not a block with cross-attention in this UNet"),
+])
+def test_layer_scales_that_do_not_fit_the_unet_fail_when_built(override, fragment):
+    from ezigen.errors import EzigenError
+    from tests.conftest import build
+
+    with pytest.raises(EzigenError, match=re.escape(f"fusion.layer_scales: {fragment}")):
+        build("baselines/clip-ipadapter-sd21-base", override)

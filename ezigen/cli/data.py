@@ -79,6 +79,7 @@ def coco(images, instances, captions, out, limit, resolution, num_subjects, min_
     Prints the manifest's path; progress and a summary of skipped images go to stderr.
     """
     from ezigen.cli.options import prepare_output_dir
+    from ezigen.output_dir import writing_into
     from ezigen.data.coco import CocoOptions, CocoSplit, build_coco
 
     if not len(images) == len(instances) == len(captions):
@@ -89,7 +90,8 @@ def coco(images, instances, captions, out, limit, resolution, num_subjects, min_
                           include_crowd=include_crowd, target_format=target_format, write_masks=write_masks, skip_bad=skip_bad)
     progress = ProgressLine("coco", "images")
     prepare_output_dir(out)
-    report = build_coco(splits, out, options, progress=progress)
+    with writing_into(out):  # a full disk names --out: write() errors carry no file name
+        report = build_coco(splits, out, options, progress=progress)
     finish(report, progress)
 
 
@@ -118,6 +120,7 @@ def ytvis(root, annotations, out, pairs, per_video, seed, max_tries, category_na
     Prints the manifest's path; progress and counts of rejected draws go to stderr.
     """
     from ezigen.cli.options import prepare_output_dir
+    from ezigen.output_dir import writing_into
     from ezigen.data.ytvis import YtvisOptions, build_ytvis
 
     options = YtvisOptions(resolution=resolution, pairs=pairs, per_video=per_video, seed=seed, max_tries=max_tries,
@@ -125,7 +128,8 @@ def ytvis(root, annotations, out, pairs, per_video, seed, max_tries, category_na
                            skip_bad=skip_bad)
     progress = ProgressLine("ytvis", "pairs")
     prepare_output_dir(out)
-    report = build_ytvis(root, out, options, annotations=annotations, progress=progress)
+    with writing_into(out):  # a full disk names --out: write() errors carry no file name
+        report = build_ytvis(root, out, options, annotations=annotations, progress=progress)
     finish(report, progress)
 
 
@@ -142,12 +146,15 @@ def merge(folders, out) -> None:
     import os
 
     from ezigen.cli.options import prepare_output_dir
+    from ezigen.output_dir import writing_into
     from ezigen.data.manifest import read_manifest, write_manifest
 
     samples = [sample for folder in folders for sample in read_manifest(folder)[0]]
     prepare_output_dir(out)
     click.echo(f"ezigen data merge: wrote {len(samples)} samples from {len(folders)} folders", err=True)
-    click.echo(write_manifest(os.path.abspath(out), samples))
+    with writing_into(out):
+        path = write_manifest(os.path.abspath(out), samples)
+    click.echo(path)
 
 
 def _add_dreambench() -> None:

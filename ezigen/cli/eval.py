@@ -73,7 +73,10 @@ def command(recipes, bench, data, out, subjects, prompts_per_subject, images_per
     request = EvalRequest(tuple(recipes), data, out, selection, tuple(overrides), tiny,
                           tuple(_names(metric_names)) or DEFAULT_METRICS, tuple(metric_settings), device, bench,
                           batch_size)
-    outcome = evaluate(request, log=lambda line: click.echo(line, err=True))
+    from ezigen.output_dir import writing_into
+
+    with writing_into(out):  # a full disk names --out: write() errors carry no file name
+        outcome = evaluate(request, log=lambda line: click.echo(line, err=True))
     if outcome is None:  # a non-main process of a sharded run: the main one reports
         return
     click.echo("\n".join(recipe_table(outcome.results)))

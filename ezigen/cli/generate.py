@@ -95,6 +95,7 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
             for path in subjects:
                 load_image(path)
         from ezigen.build import build_system
+        from ezigen.output_dir import writing_into
         from ezigen.outputs import write_generation
 
         system = build_system(loaded)
@@ -110,9 +111,10 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
         names = image_names(len(prompts), seed_list)
         from ezigen.provenance import system_provenance
 
-        write_generation(staging, result, loaded, names=names, grid=len(names) > 1,
-                         provenance=system_provenance(system, device))
-        publish_output(staging, out)
+        where = system_provenance(system, device)
+        with writing_into(out):  # a full disk names --out: write() errors carry no file name
+            write_generation(staging, result, loaded, names=names, grid=len(names) > 1, provenance=where)
+            publish_output(staging, out)
     except BaseException:
         import shutil
 
@@ -133,6 +135,7 @@ def start_output(out: str, overwrite: bool) -> str:
     """Refuse a non-empty ``out`` without --overwrite; return a fresh staging folder beside it."""
     import tempfile
 
+    from ezigen.io import default_folder_mode
     from ezigen.locking import LOCK_FILE
 
     if os.path.isdir(out) and [f for f in os.listdir(out) if f != LOCK_FILE] and not overwrite:
@@ -143,7 +146,9 @@ def start_output(out: str, overwrite: bool) -> str:
     parent = os.path.dirname(os.path.abspath(out))
     try:
         os.makedirs(parent, exist_ok=True)
-        return tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+        staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(out))}.tmp-", dir=parent)
+        os.chmod(staging, default_folder_mode())  # mkdtemp makes 0700; the published folder follows the umask
+        return staging
     except OSError as exc:
         raise OutputError(f"--out {out!r} is not writable: {exc.strerror or exc}") from None
 

@@ -8,7 +8,6 @@ goes), naming the path. Ctrl-C exits 130.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 
@@ -16,6 +15,7 @@ import click
 
 from ezigen._version import __version__
 from ezigen.errors import EzigenError
+from ezigen.output_dir import ENVIRONMENT_ERRNOS
 
 
 def quiet_libraries() -> None:
@@ -42,12 +42,20 @@ def build_cli() -> click.Group:
 
     for name in COMMAND_MODULES:
         cli.add_command(importlib.import_module(f"ezigen.cli.{name}").command)
-    components().pm.hook.ezigen_register_commands(cli=cli)
+    loaded = components()
+    for impl in loaded.pm.hook.ezigen_register_commands.get_hookimpls():
+        if impl.plugin_name.startswith("ezigen.builtins."):
+            impl.function(cli=cli)  # a builtin's error is our bug: keep its traceback
+            continue
+        try:  # one plugin at a time: a plugin's broken command hook must not break every command
+            impl.function(cli=cli)
+        except Exception as exc:
+            loaded.failed[impl.plugin_name] = f"{impl.function.__name__} raised {type(exc).__name__}: {exc}"
+    from ezigen.plugins import describe_plugin
+
+    for plugin, why in sorted(loaded.failed.items()):  # disabled, said once, and the command goes on
+        click.echo(f"warning: {describe_plugin(plugin)} is disabled: {why}", err=True)
     return cli
-
-
-ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR,
-                                errno.ENOTDIR, errno.ENAMETOOLONG, errno.EIO})
 
 
 def os_error_text(exc: OSError) -> str:

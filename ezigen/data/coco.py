@@ -35,9 +35,10 @@ from typing import Any
 import attrs
 
 from ezigen.data.crops import (
-    WHITE, BuildReport, Progress, load_rgb, mask_box, mask_image, paint_outside, read_json, resize_square,
+    WHITE, BuildReport, Progress, image_size, load_rgb, mask_box, mask_image, paint_outside, read_json, resize_square,
     save_image, scale_xywh,
 )
+from ezigen.data.coco_entries import EntryChecker
 from ezigen.data.manifest import Sample, write_manifest
 from ezigen.images import pad_to_square
 from ezigen.data.masks import decode_segmentation
@@ -98,14 +99,19 @@ class CocoImage:
 
 def _entries(data: Any, key: str, fields: dict[str, type | tuple[type, ...]], path: str, option: str,
              expected: str) -> list[dict[str, Any]]:
-    entries = data.get(key) if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        raise DataError(f"{option} {path!r}: no '{key}' list; expected {expected}")
+    entries = _list(data, key, path, option, expected)
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or any(not isinstance(entry.get(f), t) or isinstance(entry.get(f), bool)
                                               for f, t in fields.items()):
             wanted = ", ".join(fields)
             raise DataError(f"{option} {path!r}: {key}[{index}] is not an object with {wanted}; expected {expected}")
+    return entries
+
+
+def _list(data: Any, key: str, path: str, option: str, expected: str) -> list[Any]:
+    entries = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise DataError(f"{option} {path!r}: no '{key}' list; expected {expected}")
     return entries
 
 
@@ -133,15 +139,14 @@ def select_instances(annotations: Sequence[dict[str, Any]], area_of: Callable[[d
     return [a for a in ranked if area_of(a) >= min_area]
 
 
-def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage], dict[int, str]]:
-    """Read and check one split's JSON files -> its images (file order) and category names."""
+def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage], dict[int, str], int]:
+    """Read and check one split's JSON files -> its images (file order), category names and the number
+    of bad entries skipped (``skip_bad``; otherwise the first bad entry is a DataError)."""
     if not os.path.isdir(split.images):
         raise DataError(f"--images {split.images!r}: no such folder (expected the COCO image folder, e.g. train2014/)")
     data = read_json(split.instances, "--instances", EXPECTED_INSTANCES)
-    images = _entries(data, "images", {"id": int, "file_name": str, "width": int, "height": int},
-                      split.instances, "--instances", EXPECTED_INSTANCES)
-    annotations = _entries(data, "annotations", {"image_id": int, "category_id": int},
-                           split.instances, "--instances", EXPECTED_INSTANCES)
+    checker = EntryChecker(split.instances, options.skip_bad)  # every entry checked (coco_entries.py)
+    images = checker.images(_list(data, "images", split.instances, "--instances", EXPECTED_INSTANCES))
     categories = _entries(data, "categories", {"id": int, "name": str}, split.instances, "--instances",
                           EXPECTED_INSTANCES)
     names = {c["id"]: c["name"] for c in categories}
@@ -151,22 +156,22 @@ def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage],
             raise DataError(f"--instances {split.instances!r}: category ids {unknown} are not in the released "
                             "COCO table (ids 1-91); use --category-names coco")
         names = {k: RELEASED_CATEGORY_NAMES[k] for k in names}
+    annotations = checker.annotations(_list(data, "annotations", split.instances, "--instances",
+                                            EXPECTED_INSTANCES), names)
     by_image: dict[int, list[dict[str, Any]]] = {}
     for ann in annotations:
-        if ann["category_id"] not in names:
-            raise DataError(f"--instances {split.instances!r}: annotation {ann.get('id')} has category_id "
-                            f"{ann['category_id']}, which is not in 'categories'")
-        if "segmentation" not in ann:
-            raise DataError(f"--instances {split.instances!r}: annotation {ann.get('id')} has no 'segmentation'")
         if options.include_crowd or not ann.get("iscrowd"):
             by_image.setdefault(ann["image_id"], []).append(ann)
+    images = [info for info in images if info["id"] not in checker.bad_images]
 
     captions_data = read_json(split.captions, "--captions", EXPECTED_CAPTIONS)
     caption_entries = _entries(captions_data, "annotations", {"image_id": int, "caption": str},
                                split.captions, "--captions", EXPECTED_CAPTIONS)
     captions: dict[int, list[tuple[int, str]]] = {}
     for index, entry in enumerate(caption_entries):
-        captions.setdefault(entry["image_id"], []).append((entry.get("id", index), entry["caption"]))
+        ident = entry.get("id")  # ties go to the lowest id; an entry without an integer id ranks by position
+        ident = ident if isinstance(ident, int) and not isinstance(ident, bool) else index
+        captions.setdefault(entry["image_id"], []).append((ident, entry["caption"]))
 
     result = [
         CocoImage(id=info["id"], path=os.path.join(split.images, info["file_name"]), width=info["width"],
@@ -174,7 +179,7 @@ def load_split(split: CocoSplit, options: CocoOptions) -> tuple[list[CocoImage],
                   annotations=tuple(by_image.get(info["id"], [])))
         for info in images
     ]
-    return result, names
+    return result, names, checker.count
 
 
 def subject_crop(image, mask, bbox: Any, resolution: int):
@@ -196,12 +201,15 @@ def build_coco(splits: Sequence[CocoSplit], out: str, options: CocoOptions = Coc
     """Write ``out/subjects``, ``out/targets`` (and ``out/masks``), then ``out/manifest.jsonl`` last."""
     out = os.path.abspath(out)
     loaded = [load_split(split, options) for split in splits]  # check every file before writing anything
-    total = sum(len(images) for images, _ in loaded)
+    total = sum(len(images) for images, _, _ in loaded)
     report = BuildReport(manifest=os.path.join(out, "manifest.jsonl"), samples=0)
+    for _, _, bad in loaded:
+        for _ in range(bad):
+            report.skip("bad entry")
     samples: list[Sample] = []
     placeholder: str | None = None
     done = 0
-    for (images, names), split in zip(loaded, splits):
+    for (images, names, _), split in zip(loaded, splits):
         for item in images:
             if options.limit is not None and len(samples) >= options.limit:
                 break
@@ -243,6 +251,11 @@ def _build_one(item: CocoImage, names: dict[int, str], split: CocoSplit, out: st
 
     def mask_of(ann: dict[str, Any]):
         key = id(ann)
+        if not masks:  # before the first mask is decoded at the entry's size: does the file have that size?
+            size = image_size(item.path)
+            if size != (item.width, item.height):
+                raise DataError(f"image {item.path!r} is {size[0]}x{size[1]}, the annotations say "
+                                f"{item.width}x{item.height}")
         if key not in masks:
             try:
                 masks[key] = decode_segmentation(ann["segmentation"], item.height, item.width)

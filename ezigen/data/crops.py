@@ -122,19 +122,26 @@ def read_json(path: str, option: str, expected: str) -> Any:
 def load_rgb(path: str, width: int | None = None, height: int | None = None) -> Image.Image:
     """An image file as RGB (no EXIF rotation: annotations refer to the stored pixels).
 
-    Raises DataError for a missing or unreadable file, or a size that differs from the
-    annotation's ``width``/``height``.
+    Opened through :func:`ezigen.images.open_image` (a regular file; size from the header, checked
+    against the annotation's ``width``/``height`` and the decode limit before any pixel is decoded).
+    Raises DataError for a missing or unreadable file, or a size that differs from the annotation's.
     """
-    if not os.path.isfile(path):
-        raise DataError(f"image {path!r} does not exist")
-    try:
-        with Image.open(path) as raw:
-            image = raw.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"image {path!r} cannot be read ({exc})") from None
-    if width is not None and height is not None and image.size != (width, height):
-        raise DataError(f"image {path!r} is {image.width}x{image.height}, the annotations say {width}x{height}")
-    return image
+    from ezigen.images import check_decode_size, open_image
+
+    with open_image(path, "image", DataError) as raw:
+        if width is not None and height is not None and raw.size != (width, height):
+            raise DataError(f"image {path!r} is {raw.width}x{raw.height}, the annotations say {width}x{height}")
+        check_decode_size(raw, path, "image", extra=0 if raw.mode == "RGB" else 4, error=DataError)
+        raw.load()
+        return raw if raw.mode == "RGB" else raw.convert("RGB")
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) from the file's header alone (nothing decoded); DataError if it is not an image."""
+    from ezigen.images import open_image
+
+    with open_image(path, "image", DataError) as raw:
+        return raw.size
 
 
 def save_image(image: Image.Image, path: str) -> str:

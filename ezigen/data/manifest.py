@@ -92,8 +92,11 @@ def parse_line(text: str, folder: str, line: int, check_files: bool = True) -> S
     if not isinstance(data["target"], str) or not isinstance(data["caption"], str):
         raise ValueError("'target' must be a path and 'caption' a string")
     masks = data.get("masks") or []
-    if not isinstance(masks, list) or (masks and len(masks) != len(subjects)):
+    if (not isinstance(masks, list) or (masks and len(masks) != len(subjects))
+            or not all(m is None or isinstance(m, str) for m in masks)):
         raise ValueError(f"'masks' must be a list of {len(subjects)} paths or nulls")
+    if not isinstance(data.get("source"), (str, type(None))):
+        raise ValueError("'source' must be a string")
     unknown = set(data) - {"subjects", "subject_prompts", "target", "caption", "masks", "source"}
     if unknown:
         raise ValueError(f"unknown key(s): {', '.join(sorted(unknown))}")

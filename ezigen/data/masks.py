@@ -1,6 +1,13 @@
-"""Instance masks from COCO / YouTube-VIS annotations, decoded by hand with numpy (spec §2.4, §3.1).
+"""Instance masks from COCO / YouTube-VIS annotations (spec §2.4, §3.1): pycocotools where it is
+installed (``pip install ezigen[data]``, as the released data code), numpy written from the formats'
+definitions otherwise (pycocotools has no numpy-only equivalent of its C rasteriser to reuse).
 
-No pycocotools: everything here is written from the formats' definitions.
+Both paths check the input first, in Python, with one message per problem (pycocotools' C code
+trusts it: counts that overrun the mask or a coordinate of 1e300 would corrupt memory or exhaust
+it): run lengths non-negative integers summing to ``height * width``, at most 64 bits each;
+polygon coordinates finite numbers, an even count of them, within ``coordinate_limit`` (twice the
+image's longer side plus 64) of the image. RLE decodes are then identical on both paths; polygons
+differ at the boundary (below), which ``tests/test_data_masks_pycocotools.py`` measures.
 
 **RLE.** A mask of ``size = [height, width]`` is flattened in *column-major* order (down the
 first column, then the second, ...) and stored as run lengths that alternate 0-runs and
@@ -18,7 +25,10 @@ COCO crowd annotations and YouTube-VIS) or a compact ASCII string ("compressed")
 covers ``[col, col+1) x [row, row+1)``. A pixel is inside when its centre
 ``(col + 0.5, row + 0.5)`` is inside the polygon by the even-odd rule; several polygons of one
 instance are OR-ed. So the square ``(0,0)-(10,0)-(10,10)-(0,10)`` covers exactly 100 pixels, its
-area. (pycocotools rasterises differently at the boundary; masks may differ by edge pixels.)
+area. pycocotools rasterises differently (it walks the outline on a 5x upsampled grid and rounds
+to pixel corners), so its masks differ from these at the edges and in thin spikes: over 1,000
+COCO-like outlines (8-40 points, 24-160 px images) at most 3.1% of the pixels of a mask's
+bounding box (mean 0.6%; at most 6% of the mask's own pixels); the differential test allows 3.5%.
 
 **Connected components** (for the YouTube-VIS "> 90% connected" filter): 8-connected, found on
 row runs with a union-find, so a 720p mask costs milliseconds without scipy or OpenCV.
@@ -26,6 +36,7 @@ row runs with a union-find, so a 720p mask costs milliseconds without scipy or O
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,6 +56,8 @@ def counts_from_string(text: str | bytes) -> list[int]:
             raise ValueError(f"compressed RLE has a character outside '0'..'o': {chr(byte)!r}")
         value |= (group & 0x1F) << shift
         shift += 5
+        if shift > 65:  # 13 groups hold 64 bits; more is no run length (and would grow without bound)
+            raise ValueError("compressed RLE has a run length of more than 64 bits")
         if group & 0x20:  # another 5-bit group follows
             continue
         if group & 0x10:  # sign bit of the last group: sign-extend
@@ -73,13 +86,28 @@ def counts_to_string(counts: Sequence[int]) -> str:
     return "".join(chars)
 
 
-def decode_counts(counts: Sequence[int], height: int, width: int) -> np.ndarray:
-    """Uncompressed run lengths -> boolean mask (height, width)."""
-    runs = np.asarray(counts, dtype=np.int64)
-    if runs.ndim != 1 or (runs < 0).any():
+def check_counts(counts: Any, height: int, width: int) -> list[int]:
+    """Run lengths as a checked list: non-negative integers (not booleans) summing to height * width."""
+    if not isinstance(counts, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                        for v in counts):
         raise ValueError("RLE counts must be a flat list of non-negative integers")
-    if int(runs.sum()) != height * width:
-        raise ValueError(f"RLE counts sum to {int(runs.sum())}, expected height*width = {height * width}")
+    if any(v < 0 for v in counts):
+        raise ValueError("RLE counts must be a flat list of non-negative integers")
+    total = sum(counts)
+    if total != height * width:
+        shown = total if total < 10**15 else f"about 10^{len(str(total)) - 1}"
+        raise ValueError(f"RLE counts sum to {shown}, expected height*width = {height * width}")
+    return list(counts)
+
+
+def decode_counts(counts: Sequence[int], height: int, width: int) -> np.ndarray:
+    """Uncompressed run lengths -> boolean mask (height, width) (pycocotools when installed)."""
+    counts = check_counts(counts, height, width)
+    coco = pycocotools_mask()
+    if coco is not None:
+        rle = coco.frPyObjects({"counts": counts, "size": [height, width]}, height, width)
+        return coco.decode(rle).astype(bool)
+    runs = np.asarray(counts, dtype=np.int64)
     values = np.arange(len(runs)) % 2 == 1  # runs alternate 0, 1, 0, ...
     flat = np.repeat(values, runs)
     return flat.reshape(width, height).T.copy()  # column-major
@@ -99,37 +127,98 @@ def encode_counts(mask: np.ndarray) -> list[int]:
 # ---------------------------------------------------------------------------------------- polygons
 
 
-def rasterize_polygon(points: Sequence[float], height: int, width: int) -> np.ndarray:
-    """One flat polygon ``[x1, y1, x2, y2, ...]`` -> boolean mask by pixel centres, even-odd rule.
+MAX_CROSSINGS = 50_000_000  # (row, edge) crossings one polygon may have: 400 MB of work arrays
 
-    For every row centre ``yc`` and every edge that crosses it (half-open in y, so a vertex is
-    counted once) the crossing ``x`` toggles the inside state from the first pixel whose centre
-    is right of ``x`` (column ``ceil(x - 0.5)``); a cumulative sum of toggles mod 2 fills spans.
+
+def rasterize_polygon(points: Sequence[float], height: int, width: int) -> np.ndarray:
+    """One flat polygon ``[x1, y1, x2, y2, ...]`` -> boolean mask by pixel centres, even-odd rule (numpy).
+
+    For every row centre ``yc`` and every edge that crosses it (``min(y0, y1) <= yc < max(y0, y1)``:
+    half-open, so a vertex is counted once) the crossing ``x`` toggles the inside state from the
+    first pixel whose centre is right of ``x`` (column ``ceil(x - 0.5)``); a cumulative sum of
+    toggles mod 2 fills spans. Each edge's rows are found by binary search over the row centres,
+    so the work is the number of crossings, not rows x edges; toggles are counted in uint8 (only
+    their parity matters), one byte a pixel.
     """
     xy = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     x0, y0 = xy[:, 0], xy[:, 1]
     x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
-    rows = np.arange(height, dtype=np.float64) + 0.5  # (H,)
-    yc = rows[:, None]  # (H, 1) against edges (1, E)
-    crosses = (y0[None] <= yc) != (y1[None] <= yc)  # (H, E)
-    row_index, edge_index = np.nonzero(crosses)
+    rows = np.arange(height, dtype=np.float64) + 0.5  # (H,) row centres
+    first_row = np.searchsorted(rows, np.minimum(y0, y1), side="left")  # (E,) first centre >= min y
+    end_row = np.searchsorted(rows, np.maximum(y0, y1), side="left")  # (E,) first centre >= max y
+    per_edge = end_row - first_row  # (E,) rows each edge crosses
+    total = int(per_edge.sum())
+    if total > MAX_CROSSINGS:
+        raise ValueError(f"a polygon crosses image rows {total} times, more than {MAX_CROSSINGS}")
+    edge_index = np.repeat(np.arange(len(per_edge)), per_edge)  # (C,)
+    starts = np.cumsum(per_edge) - per_edge  # (E,) offset of each edge's first crossing
+    row_index = first_row[edge_index] + (np.arange(total) - starts[edge_index])  # (C,)
     ya, yb = y0[edge_index], y1[edge_index]
     xa, xb = x0[edge_index], x1[edge_index]
     x_cross = xa + (rows[row_index] - ya) * (xb - xa) / (yb - ya)
     first = np.clip(np.ceil(x_cross - 0.5), 0, width).astype(np.int64)
-    toggles = np.zeros((height, width + 1), dtype=np.int32)
-    np.add.at(toggles, (row_index, first), 1)
-    return (np.cumsum(toggles[:, :width], axis=1) % 2).astype(bool)
+    toggles = np.zeros((height, width + 1), dtype=np.uint8)
+    np.add.at(toggles, (row_index, first), 1)  # wraps at 256: parity kept
+    return (np.cumsum(toggles[:, :width], axis=1, dtype=np.uint8) & 1).astype(bool)
 
 
-def rasterize_polygons(polygons: Sequence[Sequence[float]], height: int, width: int) -> np.ndarray:
-    """The union of several polygons (one COCO instance may have several parts)."""
-    mask = np.zeros((height, width), dtype=bool)
+def coordinate_limit(height: int, width: int) -> float:
+    """How far outside the image a polygon coordinate may lie (twice the longer side, plus 64)."""
+    return 2.0 * max(height, width) + 64.0
+
+
+def check_polygons(polygons: Sequence[Any], height: int, width: int) -> list[list[float]]:
+    """The polygons of one instance with at least 3 points, each checked (module docstring)."""
+    limit = coordinate_limit(height, width)
+    kept = []
     for polygon in polygons:
-        if not isinstance(polygon, (list, tuple)) or not all(isinstance(v, (int, float)) for v in polygon):
+        if not isinstance(polygon, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in polygon):
             raise ValueError("a polygon must be a flat list of numbers [x1, y1, x2, y2, ...]")
+        if len(polygon) % 2:
+            raise ValueError(f"a polygon has an odd number of values ({len(polygon)}); expected x, y pairs")
+        for value in polygon:
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
+                raise ValueError(f"a polygon coordinate is not a finite number: {value!r:.40}")
+            if not -limit <= value <= limit:
+                raise ValueError(f"a polygon coordinate {value!r:.40} lies far outside the {width}x{height} "
+                                 f"image (allowed: within +-{limit:g})")
         if len(polygon) >= 6:  # fewer than 3 points has no area
-            mask |= rasterize_polygon(polygon, height, width)
+            kept.append([float(v) for v in polygon])
+    return kept
+
+
+def rasterize_polygons(polygons: Sequence[Sequence[float]], height: int, width: int,
+                       use_pycocotools: bool | None = None) -> np.ndarray:
+    """The union of several polygons (one COCO instance may have several parts), checked first.
+
+    ``use_pycocotools``: None = when installed (``frPyObjects`` + ``merge`` + ``decode``, as the
+    released data code's ``annToMask``); False = the numpy rasteriser; True = pycocotools or ImportError.
+    """
+    kept = check_polygons(polygons, height, width)
+    coco = pycocotools_mask() if use_pycocotools is not False else None
+    if use_pycocotools and coco is None:
+        raise ImportError("pycocotools is not installed (pip install 'ezigen[data]')")
+    if not kept:
+        return np.zeros((height, width), dtype=bool)
+    if coco is not None:
+        return coco.decode(coco.merge(coco.frPyObjects(kept, height, width))).astype(bool)
+    mask = np.zeros((height, width), dtype=bool)
+    for polygon in kept:
+        mask |= rasterize_polygon(polygon, height, width)
+    return mask
+
+
+def pycocotools_mask() -> Any:
+    """``pycocotools.mask`` when installed, else None (the numpy path)."""
+    try:
+        from pycocotools import mask
+    except ImportError:
+        return None
     return mask
 
 
@@ -145,14 +234,15 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
         return rasterize_polygons(segmentation, height, width)
     if isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
         size = segmentation["size"]
-        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                                   for v in size)):
             raise ValueError("RLE 'size' must be [height, width]")
         if tuple(size) != (height, width):
             raise ValueError(f"RLE size {size} differs from the image's [height, width] = [{height}, {width}]")
         counts = segmentation["counts"]
         if isinstance(counts, (str, bytes)):
             counts = counts_from_string(counts)
-        elif not isinstance(counts, list) or not all(isinstance(v, int) for v in counts):
+        elif not isinstance(counts, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
             raise ValueError("RLE 'counts' must be a list of integers or a compressed string")
         return decode_counts(counts, height, width)
     raise ValueError("expected a list of polygons or an RLE object {'counts': ..., 'size': [h, w]}")

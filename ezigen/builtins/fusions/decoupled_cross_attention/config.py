@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from typing import Any
 
 import attrs
@@ -20,6 +21,37 @@ class NegativeSubject(enum.Enum):
     SUBJECT = "subject"  # EZIGen's convention: the subject in both branches
 
 
+def _scale_ok(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_layer_scales(value: Any) -> None:
+    """InstantStyle's shape, checked when the recipe is validated: null, a number, or a mapping of
+    ``down`` / ``mid`` / ``up`` to a number, (``mid``) a one-number list, or (``down`` / ``up``) a
+    mapping ``block_N`` -> a number or a list of numbers (one per transformer layer of that block;
+    the counts and which blocks exist depend on the UNet and are checked when the fusion is built)."""
+    if value is None or _scale_ok(value):
+        return
+    shape = "null, a number, or a mapping of down / mid / up, e.g. {up: {block_0: [0.0, 1.0, 0.0]}}"
+    if not isinstance(value, dict):
+        raise ValueError(f"expected {shape}")
+    for part, scales in value.items():
+        if part not in ("down", "mid", "up"):
+            raise ValueError(f"unknown part {part!r}; expected {shape}")
+        if part == "mid":
+            if not (_scale_ok(scales) or (isinstance(scales, list) and len(scales) == 1 and _scale_ok(scales[0]))):
+                raise ValueError("mid must be a number or a list of one number")
+        elif isinstance(scales, dict):
+            for block, block_scales in scales.items():
+                if not (isinstance(block, str) and block.startswith("block_") and block[6:].isdigit()):
+                    raise ValueError(f"{part}: {block!r} is not a block name (block_0, block_1, ...)")
+                if not (_scale_ok(block_scales) or (isinstance(block_scales, list) and block_scales
+                                                    and all(_scale_ok(v) for v in block_scales))):
+                    raise ValueError(f"{part}.{block} must be a number or a list of numbers")
+        elif not _scale_ok(scales):
+            raise ValueError(f"{part} must be a number or a mapping of block_N to numbers")
+
+
 @attrs.frozen
 class DecoupledCrossAttentionConfig:
     weights: str | None = setting(
@@ -31,6 +63,7 @@ class DecoupledCrossAttentionConfig:
     layer_scales: Any = setting(
         None, doc="Per-layer scales in InstantStyle's format, e.g. {up: {block_0: [0.0, 1.0, 0.0]}}; layers "
         "not named get 0 when given (diffusers' set_ip_adapter_scale rules); null = 1 everywhere.",
+        validator=lambda _inst, _attr, value: check_layer_scales(value),
     )
     projection: Projection = setting(Projection.LINEAR, doc="linear (IP-Adapter) | resampler (IP-Adapter Plus).")
     num_tokens: int | None = setting(None, doc="Image tokens N; null = 4 (linear) or 16 (resampler).",

@@ -39,6 +39,15 @@ def layer_scale_map(unet: Any, layer_scales: Any, layers: list[str]) -> list[flo
         return [1.0] * len(layers)
     from ezigen._compat import expand_layer_scales
 
+    if isinstance(layer_scales, dict):  # diffusers silently ignores a block that has no cross-attention
+        for part in ("down", "up"):
+            blocks = [f"block_{i}" for i, block in enumerate(getattr(unet, f"{part}_blocks"))
+                      if hasattr(block, "attentions")]
+            named = layer_scales.get(part)
+            for block in named if isinstance(named, dict) else ():
+                if block not in blocks:
+                    raise EzigenError(f"fusion.layer_scales: {part}.{block} is not a block with cross-attention "
+                                      f"in this UNet (its {part} blocks with attention: {', '.join(blocks)})")
     try:
         expanded = expand_layer_scales(unet, layer_scales, default_scale=0.0)
     except (ValueError, KeyError, TypeError) as exc:
