@@ -28,10 +28,18 @@ import torch.nn.functional as F
 from ezigen.unet.batch import match_batch
 
 
+def autocast_on(device: torch.device) -> bool:
+    """``torch.is_autocast_enabled`` for a device type autocast knows (meta, used to count FLOPs, it does not)."""
+    try:
+        return torch.is_autocast_enabled(device.type)
+    except RuntimeError:
+        return False
+
+
 def input_dtype(weight: torch.Tensor) -> torch.dtype:
     """The dtype the adapter's LayerNorm output u has in the forward: float32 under autocast (layer_norm runs
     in float32 there), else the weights' dtype; the subject tokens are cast to it as the plain path casts them."""
-    if torch.is_autocast_enabled(weight.device.type):
+    if autocast_on(weight.device):
         return torch.float32
     return weight.dtype
 
@@ -48,7 +56,7 @@ class SubjectKVCache:
 
     def get(self, index: int, source: torch.Tensor, parameters: list[torch.Tensor], dtype: torch.dtype,
             compute: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        stamp = (source._version, dtype, torch.is_autocast_enabled(source.device.type),
+        stamp = (source._version, dtype, autocast_on(source.device),
                  tuple(p._version for p in parameters))
         entry = self._entries.get(index)
         if (entry is not None and entry[0] is source and entry[2] == stamp and len(entry[1]) == len(parameters)
