@@ -160,3 +160,16 @@ def test_token_adapter_precomputes_its_projection_too(setup):
     assert (predict(backbone, fast, tokens, sample, text) - predict(backbone, plain, tokens, sample, text)
             ).abs().max() <= TOLERANCE
     assert fast.subject_kv.computed == computed + 1  # only block 0 depends on projection 0
+
+
+def test_precomputed_subject_kv_under_bfloat16_autocast_matches_the_plain_path(setup):
+    """The release's numerics (autocast over float32 weights), on CPU in bfloat16: K/V made on set_subject inside
+    the autocast region, in the dtype the plain path uses."""
+    backbone, features, sample, text = setup
+    fast, plain = pair(adapters(backbone))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = predict(backbone, plain, features, sample, text).float()
+        out = predict(backbone, fast, features, sample, text).float()
+        off = predict(backbone, plain, None, sample, text).float()
+    assert (reference - off).abs().max() > 1e-2
+    assert (out - reference).abs().max() <= 0.02 * reference.abs().max()  # bfloat16: ~3 significant digits
