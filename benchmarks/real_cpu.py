@@ -32,8 +32,8 @@ import attrs
 
 # (label, backbone, resolution, recipe, repeats after the warm-up, time the plain path too)
 CPU_CASES = [
-    ("sd21-base 256 px", "random:sd21-base", 256, "ablations/ezigen-sd21-single-pass", 5, True),
-    ("sd21-base 512 px", "random:sd21-base", 512, "ablations/ezigen-sd21-single-pass", 3, True),
+    ("sd21-base 256 px", "random:sd21-base", 256, "ablations/ezigen-sd21-single-pass", 4, True),
+    ("sd21-base 512 px", "random:sd21-base", 512, "ablations/ezigen-sd21-single-pass", 2, True),
     ("sdxl-base 512 px", "random:sdxl-base", 512, "ezigen-sdxl-base", 2, False),
 ]
 GPU_CASES = [

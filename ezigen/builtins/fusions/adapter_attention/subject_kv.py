@@ -94,4 +94,6 @@ def split_kv_attention(attn: Any, u: torch.Tensor, subject_key: torch.Tensor, su
     out = attn.to_out[1](attn.to_out[0](out))  # (B, HW, C)
     if attn.residual_connection:
         out = out + u
-    return out / attn.rescale_output_factor
+    if attn.rescale_output_factor != 1.0:  # 1.0 in every SD/SDXL block: no extra pass over (B, HW, C)
+        out = out / attn.rescale_output_factor
+    return out
