@@ -1,8 +1,11 @@
-"""``python -m benchmarks --out DIR [--quick]``: per-recipe costs and the performance targets.
+"""``python -m benchmarks --out DIR [--quick | --real-cpu | --real]``: per-recipe costs and the performance targets.
 
-On CPU the recipes run on the tiny backbones (``--tiny``). ``--real`` measures real-size
-SD2.1-base (512 px) and SDXL-base (1024 px) architectures with random weights instead (meant for
-a GPU: benchmarks/gpu.sh). Writes DIR/results.json and DIR/results.md.
+On CPU the recipes run on the tiny backbones (``--tiny``), for the cache, refinement and memory
+targets. ``--real-cpu`` measures one CFG step with the subject off vs on at real size on CPU
+(random-weight SD2.1-base at 256 and 512 px, SDXL-base at 512 px; benchmarks/real_cpu.py), with
+each measured ratio beside its FLOP ratio, and the single-pass target from them (~10 minutes on 2
+cores). ``--real`` measures real-size SD2.1-base (512 px) and SDXL-base (1024 px) end to end plus
+the same step rows (meant for a GPU: benchmarks/gpu.sh). Writes DIR/results.json and DIR/results.md.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
     parser.add_argument("--recipes", nargs="*", default=None, help="recipe names (default: every generation recipe)")
     parser.add_argument("--real", action="store_true", help="real-size random-weight backbones (a GPU)")
+    parser.add_argument("--real-cpu", action="store_true",
+                        help="only the real-size step rows on CPU and the single-pass target (~10 min on 2 cores)")
+    parser.add_argument("--step-repeats", type=int, default=None,
+                        help="timed repeats per arm of every step row (default: per case, see benchmarks/real_cpu.py)")
     parser.add_argument("--fast", nargs="*", default=["backbone.compile=default"],
                         help="--set overrides of the fast path besides refinement.vae_roundtrip=false "
                         "(default: torch.compile with inductor)")
@@ -37,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     from benchmarks.report import write_results
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.real_cpu:
+        real_cpu_section(args)
+        return
     # --quick: one timed run per recipe row after its warm-up (the rows are informative), but 5 interleaved
     # repeats for the targets, whose ratios must be read to a few percent on a noisy 2-core machine
     repeats = 1 if args.quick else 5
@@ -62,12 +72,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name}: {row['seconds_per_image']:.3f} s/image, {row['ratio_to_plain']:.2f}x plain, "
                   f"{row['unet_evals']} UNet evals", file=sys.stderr)
     sections["recipe rows"], mark = time.perf_counter() - mark, time.perf_counter()
-    target_rows = [
-        # the single-pass ratio sits near its limit on the tiny UNet: more repeats there (~0.8 s each)
-        targets.single_pass_target(target_repeats + 2, device, tiny, "ezigen-sd21"),
-        targets.cache_target(device, tiny, "ezigen-sd21"),
-    ]
-    sections["single-pass and cache targets"], mark = time.perf_counter() - mark, time.perf_counter()
+    step = []
+    target_rows = []
+    if args.real:  # the single-pass target is judged at real size only (on CPU: --real-cpu)
+        from benchmarks.real_cpu import GPU_CASES, single_pass_target, step_rows
+
+        step = step_rows(with_repeats(GPU_CASES, args.step_repeats), device, args.dtype)
+        target_rows.append(single_pass_target(step))
+        sections["step rows"], mark = time.perf_counter() - mark, time.perf_counter()
+    target_rows.append(targets.cache_target(device, tiny, "ezigen-sd21"))
+    sections["cache target"], mark = time.perf_counter() - mark, time.perf_counter()
     target_rows.append(targets.refinement_target(target_repeats, device, tiny, "ezigen-sd21-base", list(args.fast)))
     sections["refinement target"], mark = time.perf_counter() - mark, time.perf_counter()
     if args.real:
@@ -83,11 +97,34 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{row['target']}: {'met' if row['met'] else 'NOT met'}", file=sys.stderr)
     distances = targets.fast_path_distances(device, tiny, "ezigen-sd21-base", seeds=1 if args.quick else 4)
     sections["fast-path distances"] = time.perf_counter() - mark
-    results = {"machine": machine_info(device), "rows": rows, "targets": target_rows, "fast_path_distances": distances,
-               "quick": args.quick, "real": args.real, "repeats": {"rows": repeats, "targets": target_repeats, "single_pass_target": target_repeats + 2},
+    results = {"machine": machine_info(device), "rows": rows, "step_rows": step, "targets": target_rows,
+               "fast_path_distances": distances, "quick": args.quick, "real": args.real,
+               "repeats": {"rows": repeats, "targets": target_repeats},
                "section_seconds": {k: round(v, 1) for k, v in sections.items()},
                "seconds": round(time.perf_counter() - started, 1)}
     write_results(args.out, results)
+    print(os.path.join(args.out, "results.json"))
+
+
+def with_repeats(cases: list[tuple], repeats: int | None) -> list[tuple]:
+    return [case[:4] + (repeats if repeats is not None else case[4],) + case[5:] for case in cases]
+
+
+def real_cpu_section(args: argparse.Namespace) -> None:
+    """``--real-cpu``: the step rows on CPU, the single-pass target from them; results.json / results.md."""
+    import time
+
+    from benchmarks.measure import machine_info
+    from benchmarks.real_cpu import CPU_CASES, single_pass_target, step_rows
+    from benchmarks.report import write_results
+
+    started = time.perf_counter()
+    step = step_rows(with_repeats(CPU_CASES, args.step_repeats), "cpu", args.dtype)
+    target = single_pass_target(step)
+    print(f"{target['target']}: {'met' if target['met'] else 'NOT met'}", file=sys.stderr)
+    write_results(args.out, {"machine": machine_info("cpu"), "rows": [], "step_rows": step, "targets": [target],
+                             "fast_path_distances": [], "real_cpu": True,
+                             "seconds": round(time.perf_counter() - started, 1)})
     print(os.path.join(args.out, "results.json"))
 
 

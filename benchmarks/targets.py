@@ -1,7 +1,8 @@
-"""The performance targets of issue 9, each measured as a ratio in one run on one machine.
+"""The performance targets of issues 9 and 20, each measured as a ratio in one run on one machine.
 
-1. single-pass EZIGen <= 1.15 x the plain pipeline at equal steps (cold subject cache: the
-   subject encoding is included);
+1. single-pass EZIGen at 512 px <= 1.1 x its FLOP limit, judged at real size from the step rows
+   (``benchmarks/real_cpu.py``: ``--real-cpu`` on CPU, ``--real`` on a GPU); it replaced a tiny-model
+   ratio, where Python overhead, not arithmetic, sets the cost;
 2. a subject-cache hit costs zero UNet passes (in memory, and from the on-disk cache in a
    second, freshly built system with an empty memory cache);
 3. EZIGen with the default refinement and the fast paths >= 1.3 x faster than the same recipe
@@ -44,18 +45,6 @@ CLIP_STOP: list[str] = []  # the clip-similarity stop model for systems that use
 def pixel_distance(a: Any, b: Any) -> float:
     """Mean absolute pixel difference in [0, 1]."""
     return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).mean() / 255.0)
-
-
-def single_pass_target(repeats: int, device: str, tiny: bool, base: str) -> dict[str, Any]:
-    system = build(f"ablations/{base}-single-pass", [], tiny, device)
-    subject = subject_image()
-    plain, _ = plain_call(system, 0)
-    measured = interleaved({"plain": plain, "cold": ours_call(system, 0, subject),
-                            "warm": ours_call(system, 0, subject, warm_cache=True)}, repeats, device)
-    ratio = measured["cold"].median / measured["plain"].median
-    return {"target": "single-pass EZIGen <= 1.15x plain at equal steps", "ratio": round(ratio, 3),
-            "ratio_cached_subject": round(measured["warm"].median / measured["plain"].median, 3),
-            "limit": 1.15, "met": ratio <= 1.15}
 
 
 def cache_target(device: str, tiny: bool, base: str) -> dict[str, Any]:

@@ -25,8 +25,9 @@ def _seed_list(seeds: tuple[int, ...], seed_csv: str | None) -> list[int] | None
     return values or None
 
 
-def _shortcuts(negative_prompt: str | None, steps: int | None, guidance_scale: float | None) -> list[str]:
-    """``--negative-prompt`` / ``--steps`` / ``--guidance-scale`` as the ``--set`` keys they stand for."""
+def _shortcuts(negative_prompt: str | None, steps: int | None, guidance_scale: float | None,
+               dtype: str | None = None) -> list[str]:
+    """``--negative-prompt`` / ``--steps`` / ``--guidance-scale`` / ``--dtype`` as the ``--set`` keys they stand for."""
     import json
 
     out = []
@@ -36,6 +37,8 @@ def _shortcuts(negative_prompt: str | None, steps: int | None, guidance_scale: f
         out.append(f"sampling.steps={steps}")
     if guidance_scale is not None:
         out.append(f"guidance.text_scale={guidance_scale}")
+    if dtype is not None:
+        out.append(f"backbone.dtype={dtype}")
     return out
 
 
@@ -53,6 +56,9 @@ def _shortcuts(negative_prompt: str | None, steps: int | None, guidance_scale: f
 @click.option("--negative-prompt", default=None, help="Shortcut for --set guidance.negative_prompt=...")
 @click.option("--steps", type=click.IntRange(1, 1000), default=None, help="Shortcut for --set sampling.steps=N.")
 @click.option("--guidance-scale", type=float, default=None, help="Shortcut for --set guidance.text_scale=G.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
+              help="Shortcut for --set backbone.dtype=D: the weights' dtype (half precision on a GPU; the SDXL VAE still "
+              "runs upcast to float32). For the release's autocast over float32 weights: --set sampling.autocast=float16.")
 @set_option
 @tiny_option
 @device_option
@@ -60,7 +66,7 @@ def _shortcuts(negative_prompt: str | None, steps: int | None, guidance_scale: f
 @click.option("--overwrite", is_flag=True, help="Replace an existing non-empty --out (only once the new result is complete).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar (there is none when stderr is not a terminal).")
 def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_images, negative_prompt, steps,
-            guidance_scale, overrides, tiny, device, out, overwrite, quiet) -> None:
+            guidance_scale, dtype, overrides, tiny, device, out, overwrite, quiet) -> None:
     """Generate images; write OUT/ with the image(s), recipe.yaml (resolved) and trace.json.
 
     Every prompt is generated with every seed, in one denoising batch (each image equals the one
@@ -74,7 +80,8 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
     seed_list = _seed_list(seeds, seed_csv)
     if seed_list is not None and num_images is not None:
         raise click.BadParameter("give either --seed/--seeds or --num-images, not both", param_hint="--num-images")
-    loaded = load_recipe(recipe, list(overrides) + _shortcuts(negative_prompt, steps, guidance_scale), tiny=tiny)
+    loaded = load_recipe(recipe, list(overrides) + _shortcuts(negative_prompt, steps, guidance_scale, dtype),
+                         tiny=tiny)
     device = resolve_device(device)  # cheap checks first: no model loads before they pass
     needs_subject = loaded.subject_encoder is not None
     if needs_subject and not subjects:

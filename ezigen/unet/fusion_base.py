@@ -28,6 +28,8 @@ class FusionState:
         self.uncond: torch.Tensor | None = None  # (B,) bool: rows of the unconditional CFG branch, or None
         self.scale: float = 1.0
         self.mask_padding: bool = False  # training: hide padded subject slots from attention
+        self.subject_kv: dict[int, Any] | None = None  # per-subject precomputed work of a fusion (adapter K/V)
+        self.subject_kv_trainable: bool = False  # ... computed from trainable weights: not reused under grad
 
     def gate(self, output: torch.Tensor) -> torch.Tensor:
         """scale * output, zeroed for inactive batch rows (output (B, ...))."""
@@ -56,6 +58,7 @@ class Attachment:
         self.state.features = features
         self.state.active = active if features is not None else None
         self.state.uncond = uncond if features is not None else None
+        self.fusion.prepare_subject(self.state)
 
     def set_scale(self, scale: float) -> None:
         self.state.scale = float(scale)
@@ -66,6 +69,7 @@ class Attachment:
 
     def detach(self) -> None:
         self.state.features = None
+        self.state.subject_kv = None
         self.patch.restore()
 
 
@@ -98,6 +102,10 @@ class FusionModule(torch.nn.Module):
 
     def check_features(self, features: Any) -> None:
         """Raise if ``features`` cannot be read by this fusion (override for kind-specific checks)."""
+
+    def prepare_subject(self, state: FusionState) -> None:
+        """Work that depends on the subject but not on the step, done on ``set_subject`` outside the UNet call
+        (and so outside a compiled graph); default: none."""
 
     def prepare_step(self, state: FusionState, timestep: Any, batch: int, **context: Any) -> int:
         """Per-step work before the UNet call (reference attention); returns extra UNet rows run."""

@@ -26,6 +26,10 @@ class AdapterAttentionConfig:
                               "tanh(g) (o [+ u]), g (1,) per block initialised to 0 (training starts from the "
                               "frozen model). Not with gated.")
     only_up: bool = setting(False, doc="Adapters only in the up blocks (an option of the authors' SDXL code).")
+    precompute_subject_kv: bool = setting(
+        True, doc="Compute the subject half of the adapter's keys and values, W_k(w_l S_l) and W_v(w_l S_l), once per "
+        "subject (recomputed when those weights change) instead of at every step and for every CFG row; the same "
+        "noise prediction to float tolerance. false = the plain path (K/V of the concatenated tokens at every call).")
 
     def __attrs_post_init__(self) -> None:
         if self.gated and self.tanh_gate:

@@ -15,8 +15,9 @@ import copy
 from typing import Any
 
 import torch
-from diffusers.models.attention_processor import Attention
+from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
+from ezigen.builtins.fusions.adapter_attention.subject_kv import SubjectKVCache, input_dtype, split_kv_attention
 from ezigen.errors import EzigenError
 from ezigen.unet.base_layers import base_module, base_state_dict
 from ezigen.unet.batch import match_batch
@@ -89,15 +90,18 @@ class AdapterSelfAttentionProcessor:
             return a1
         h1 = h + a1  # (B, HW, C)
         u = self.holder.adapter_norm(h1)
-        subject = self.fusion.subject_tokens(features, self.name, self.index).to(dtype=u.dtype)  # (1 or B, N*HW, C)
-        subject = subject * self.fusion.learnable_weights[self.index].to(u.dtype)
-        subject = match_batch(subject, u.shape[0])
-        kv = torch.cat([u, subject], dim=1)  # (B, HW + N*HW, C)
-        mask = self.fusion.token_mask(self.state, u.shape[0], u.shape[1], subject.shape[1], u.device, u.dtype)
-        # the adapter's processor is called directly: Attention.forward would only filter keyword arguments through
-        # inspect.signature on every call (5 % of a subject-on step on the tiny UNet) and then make this same call
         adapter = self.holder.adapter
-        o = adapter.processor(adapter, u, encoder_hidden_states=kv, attention_mask=mask)  # (+ u when residual_connection)
+        if self.fusion.config.precompute_subject_kv and type(adapter.processor) is AttnProcessor2_0:
+            o = self.split_kv(adapter, u, features)
+        else:  # the plain path (or a processor someone else installed on the adapter): K/V of [u ; w S] per call
+            subject = self.fusion.subject_tokens(features, self.name, self.index).to(dtype=u.dtype)  # (1|B, N*HW, C)
+            subject = subject * self.fusion.learnable_weights[self.index].to(u.dtype)
+            subject = match_batch(subject, u.shape[0])
+            kv = torch.cat([u, subject], dim=1)  # (B, HW + N*HW, C)
+            mask = self.fusion.token_mask(self.state, u.shape[0], u.shape[1], subject.shape[1], u.device, u.dtype)
+            # the adapter's processor is called directly: Attention.forward would only filter keyword arguments
+            # through inspect.signature on every call (5 % of a subject-on step on the tiny UNet), then make this call
+            o = adapter.processor(adapter, u, encoder_hidden_states=kv, attention_mask=mask)  # (+ u if residual)
         if self.fusion.config.gated:  # released: g o + u (the adapter is built without its own residual)
             o = adapter.gated_weight.to(o.dtype) * o
             if self.fusion.residual_connection:
@@ -105,6 +109,17 @@ class AdapterSelfAttentionProcessor:
         elif self.fusion.config.tanh_gate:
             o = torch.tanh(adapter.gated_weight.to(o.dtype)) * o
         return a1 + self.state.gate(o)
+
+    def split_kv(self, adapter: Attention, u: torch.Tensor, features: Any) -> torch.Tensor:
+        """The adapter attention with the subject K/V precomputed on ``set_subject`` (subject_kv.py), or computed
+        here from the (1 or b) subject rows when they must stay in the autograd graph (training)."""
+        state = self.state
+        if state.subject_kv is not None and not (state.subject_kv_trainable and torch.is_grad_enabled()):
+            key, value = state.subject_kv[self.index]  # (1|b, N*HW, inner)
+        else:
+            key, value = self.fusion.subject_key_value(features, self.name, self.index, u.dtype)
+        mask = self.fusion.token_mask(state, u.shape[0], u.shape[1], key.shape[1], u.device, u.dtype)
+        return split_kv_attention(adapter, u, key, value, mask)
 
 
 class AdapterAttentionModel(FusionModule):
@@ -129,6 +144,7 @@ class AdapterAttentionModel(FusionModule):
             set_nested(self, name, AdapterBlock(adapter, copy.deepcopy(block.norm1)))
         self.learnable_weights = torch.nn.Parameter(torch.ones(len(names), device=unet.device, dtype=unet.dtype))
         self.requires_grad_(True)
+        self.subject_kv = SubjectKVCache()  # one subject's K/V per block (not a module: no state_dict keys)
 
     def install(self, patch: Any, state: FusionState) -> None:
         unet = patch.unet
@@ -146,6 +162,43 @@ class AdapterAttentionModel(FusionModule):
     def subject_tokens(self, features: Any, name: str, index: int) -> torch.Tensor:
         """S_l for block ``name``: the encoder's features of that block (1 or B, N*HW, C)."""
         return features.layers[name]
+
+    def subject_source(self, features: Any, name: str, index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The tensor S_l is made from and the parameters (besides to_k, to_v and w) that make it."""
+        return features.layers[name], []
+
+    def subject_key_value(self, features: Any, name: str, index: int,
+                          dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """W_k (w_l S_l), W_v (w_l S_l): (1 or b, N*HW, inner) each, from the subject rows only."""
+        adapter = self.get_submodule(name).adapter
+        subject = self.subject_tokens(features, name, index).to(dtype=dtype)  # (1|b, N*HW, C)
+        subject = subject * self.learnable_weights[index].to(dtype)
+        return adapter.to_k(subject), adapter.to_v(subject)
+
+    def prepare_subject(self, state: FusionState) -> None:
+        """On ``set_subject``: every block's subject K/V from the cache, computed where the subject, the weights
+        or the dtype changed (``precompute_subject_kv``). Under grad with trainable weights nothing is kept:
+        the processors compute them per forward, inside the graph."""
+        state.subject_kv, state.subject_kv_trainable = None, False
+        if state.features is None or not self.config.precompute_subject_kv:
+            return
+        sources = []
+        for index, name in enumerate(self.layers):
+            source, extra = self.subject_source(state.features, name, index)
+            adapter = self.get_submodule(name).adapter
+            parameters = [*adapter.to_k.parameters(), *adapter.to_v.parameters(), self.learnable_weights, *extra]
+            sources.append((source, parameters))
+        trainable = any(p.requires_grad for _, parameters in sources for p in parameters)
+        if trainable and torch.is_grad_enabled():
+            return
+        dtype = input_dtype(self.learnable_weights)
+        state.subject_kv = {
+            index: self.subject_kv.get(index, source, parameters, dtype,
+                                       lambda index=index, name=name: self.subject_key_value(
+                                           state.features, name, index, dtype))
+            for index, (name, (source, parameters)) in enumerate(zip(self.layers, sources))
+        }
+        state.subject_kv_trainable = trainable
 
     def check_features(self, features: Any) -> None:
         if features.kind is not FeatureKind.SPATIAL or features.layers is None:

@@ -36,6 +36,10 @@ class TokenAdapterAttentionModel(AdapterAttentionModel):
         projection = self.token_projections[index]
         return projection(features.tokens.to(projection.weight.dtype))
 
+    def subject_source(self, features: Any, name: str, index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """E and proj_l's parameters: the precomputed K/V of block l follow both."""
+        return features.tokens, list(self.token_projections[index].parameters())
+
     def check_features(self, features: Any) -> None:
         if features.kind is not FeatureKind.TOKENS or features.tokens is None:
             raise EzigenError(f"token-adapter-attention reads token features, got {features.kind.value}")
