@@ -74,13 +74,6 @@ def synthetic_features(system: Any, like: Any = None, device: Any = None) -> Any
     return SubjectFeatures(FeatureKind.SPATIAL, layers=layers, info={"synthetic": True})
 
 
-def forget_parts(unet: Any) -> None:
-    from ezigen.builtins.backbones import loading
-
-    for key in [k for k, parts in loading._PARTS_CACHE.items() if parts.get("unet") is unet]:
-        del loading._PARTS_CACHE[key]
-
-
 def spread(seconds: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(seconds), 4), "min": round(min(seconds), 4),
             "max": round(max(seconds), 4)}
@@ -122,9 +115,8 @@ def step_row(label: str, backbone_name: str, resolution: int, recipe: str, repea
         measured = interleaved(arms, repeats, device)
         on_error = (measured["on"].result - measured["on_plain_path"].result).abs().max().item() if plain_path else None
 
-        # FLOPs: the same calls from shapes alone, on the meta device (the UNet leaves the per-process parts cache
-        # first, so that the next case building this backbone gets a fresh one)
-        forget_parts(backbone.unet)
+        # FLOPs: the same calls from shapes alone, on the meta device (each case builds its own backbone:
+        # no process-wide cache shares this UNet with the next case)
         backbone.unet.to("meta")
         meta = {k: (None if v is None else torch.empty(v.shape, device="meta", dtype=v.dtype))
                 for k, v in attrs.asdict(embeds, recurse=False).items()}
