@@ -172,9 +172,13 @@ def test_paired_differences_within_each_class_type_and_prompt_kind():
     assert within[("paired_class_type", False)]["dino"] == pytest.approx(-0.1)
     assert within[("paired_prompt_kind", "property")]["dino"] == pytest.approx(-0.2)
     assert all(r["images"] == 4 and (r["recipe"], r["versus"]) == RECIPES[:2] for r in within.values())
+    assert [r["scope"] for r in results.paired_per_kind] == ["paired_class_type"] * 2 + ["paired_prompt_kind"] * 2
+    # one subject per class type here: a mean, no interval (and so no star); two subjects per prompt kind
+    assert within[("paired_class_type", True)]["dino-ci-low"] is None
+    assert within[("paired_prompt_kind", "property")]["dino-ci-low"] is not None
     markdown = render_markdown(results, header([]))
     section = markdown[markdown.index("## Paired differences per class type and prompt kind"):]
-    assert f"| {RECIPES[0]} − {RECIPES[1]} | live | 4 | -0.300" in section
+    assert f"| {RECIPES[0]} − {RECIPES[1]} | live | 4 | -0.300 |" in section
     assert f"| {RECIPES[0]} − {RECIPES[1]} | property | 4 | -0.200" in section
     page = render_report(results, header([]), [], list(RECIPES), {}, "/data", None)
     assert "Paired differences per class type and prompt kind" in page

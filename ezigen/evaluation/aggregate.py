@@ -11,8 +11,8 @@ real-vs-real rows use the name ``real-images``.
   ``<column>-ci-low`` / ``-ci-high`` is its 95 % bootstrap CI over subjects (prompts and seeds
   resampled within subject; :mod:`ezigen.evaluation.stats`).
 - A ``paired`` row is recipe ``recipe`` minus recipe ``versus`` over the (subject, prompt, seed)
-  jobs both have: each score column holds the mean difference, the CI columns its CI, and
-  ``images`` the number of pairs. One row per pair of recipes, in command-line order.
+  jobs both have: each score column holds the mean difference, the CI columns its CI (none when
+  the pairs come from fewer than :data:`MIN_PAIRED_SUBJECTS` subjects), and ``images`` the number of pairs. One row per pair of recipes, in command-line order.
   ``paired_prompt_kind`` and ``paired_class_type`` rows are the same difference within one prompt
   kind (``prompt_kind`` set) or one class type (``live`` set).
 - ``unet_evals``, ``seconds`` and ``iterations`` come from each image's ``trace.json``
@@ -39,6 +39,7 @@ ROUND = 6
 KEY_FIELDS = ("scope", "recipe", "versus", "subject", "class", "live", "prompt_kind", "prompt_index", "prompt", "clip_prompt",
               "seed", "image", "reference", "images")
 COST_FIELDS = ("unet_evals", "seconds", "iterations")
+MIN_PAIRED_SUBJECTS = 2  # a paired difference gets a CI (and can be starred) from this many subjects on
 SCOPES = ("image", "recipe", "subject", "prompt_kind", "class_type", "paired", "paired_prompt_kind", "paired_class_type")
 
 
@@ -182,7 +183,8 @@ def _pairs(rows: Sequence[dict[str, Any]], columns: Sequence[str], table: str) -
                 if diff is None:
                     continue
                 row[column] = _round(diff.mean)
-                row[f"{column}-ci-low"], row[f"{column}-ci-high"] = _round(diff.low), _round(diff.high)
+                if diff.subjects >= MIN_PAIRED_SUBJECTS:  # fewer: the pairs say nothing about other subjects
+                    row[f"{column}-ci-low"], row[f"{column}-ci-high"] = _round(diff.low), _round(diff.high)
                 row["images"] = max(row["images"] or 0, diff.n)
             out.append(row)
     return out
@@ -199,5 +201,5 @@ def aggregate(generated: Sequence[dict[str, Any]], real: Sequence[dict[str, Any]
         per_prompt_kind=group(rows, ("recipe", "prompt_kind"), "prompt_kind", columns),
         per_class_type=group(rows, ("recipe", "live"), "class_type", columns),
         paired=paired_rows(generated, columns),
-        paired_per_kind=[*paired_rows(generated, columns, "prompt_kind"), *paired_rows(generated, columns, "live")],
+        paired_per_kind=[*paired_rows(generated, columns, "live"), *paired_rows(generated, columns, "prompt_kind")],
     )

@@ -94,7 +94,7 @@ def paired_table(results: Results) -> Table:
 def paired_kind_table(results: Results) -> Table:
     """The paired differences within each class type, then within each prompt kind."""
     head = ["A − B", "within", "pairs", *map(title, results.columns)]
-    ordered = sorted(results.paired_per_kind, key=lambda r: r["scope"] != "paired_class_type")
+    ordered = results.paired_per_kind  # per class type, then per prompt kind (aggregate's order)
     rows = [[f"{r['recipe']} − {r['versus']}",
              class_type_label(r["live"]) if r["scope"] == "paired_class_type" else r["prompt_kind"],
              str(r["images"] or 0), *(with_ci(r, c, signed=True) for c in results.columns)]
