@@ -112,7 +112,6 @@ def with_repeats(cases: list[tuple], repeats: int | None) -> list[tuple]:
 
 def real_cpu_section(args: argparse.Namespace) -> None:
     """``--real-cpu``: the step rows on CPU, the single-pass target from them; results.json / results.md."""
-    import time
 
     from benchmarks.measure import machine_info
     from benchmarks.real_cpu import CPU_CASES, single_pass_target, step_rows
