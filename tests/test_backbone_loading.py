@@ -98,17 +98,3 @@ def test_cli_non_square_images_and_model_sources_in_the_trace(kind, tiny_folders
     assert source["kind"] == "local" and source["path"] == os.path.abspath(tiny_folders[kind])
     assert len(source["sha256"]) == 64
     assert trace["provenance"]["versions"]["diffusers"]
-
-
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
-def test_the_tiny_sd21_scheduler_config_does_not_clip_like_the_real_one(sampler, tmp_path):
-    """SD2.1-base's scheduler_config.json says clip_sample false; a DDPM/DDIM built from the tiny
-    model's config (in memory, or saved as a folder) must not fall back to diffusers' clip_sample=True."""
-    from ezigen.builtins.backbones.tiny import tiny_pipeline
-
-    in_memory = build("text-only-sd21-base", f"backbone.scheduler={sampler}", tiny=True)
-    assert in_memory.backbone.make_scheduler(sampler).config.clip_sample is False
-    tiny_pipeline("tiny:sd21").save_pretrained(str(tmp_path / "folder"))
-    saved = build("text-only-sd21-base", f"backbone.pretrained={tmp_path / 'folder'}", "backbone.resolution=64",
-                  f"backbone.scheduler={sampler}", tiny=False)
-    assert saved.backbone.make_scheduler(sampler).config.clip_sample is False

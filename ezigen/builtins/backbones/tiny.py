@@ -155,7 +155,7 @@ def _sd21_scheduler():
     # SD2.1-base's own scheduler config (spec/REAL_CONFIGS.md).
     from diffusers import PNDMScheduler
 
-    scheduler = PNDMScheduler(
+    return PNDMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -165,10 +165,6 @@ def _sd21_scheduler():
         steps_offset=1,
         prediction_type="epsilon",
     )
-    # The real scheduler_config.json also carries clip_sample false (a DDIM/DDPM key PNDM does not take):
-    # without it a DDPM/DDIM built from_config of this one would clip x0 to [-1, 1], diffusers' default.
-    scheduler.register_to_config(clip_sample=False)
-    return scheduler
 
 
 def _sdxl_scheduler():
