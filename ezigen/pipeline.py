@@ -218,8 +218,6 @@ class EZIGenPipeline(DiffusionPipeline):
         ``num_inference_steps``, ``guidance_scale``, ``height``/``width``, ``latents`` or
         ``num_images_per_prompt`` > 1 with them is an error; docs/editing.md).
         """
-        import torch
-
         if self.system is None:
             raise EzigenError("EZIGenPipeline: build it with EZIGenPipeline.from_pipe(...) or .from_pretrained(...)")
         if output_type not in OUTPUT_TYPES:
@@ -242,18 +240,9 @@ class EZIGenPipeline(DiffusionPipeline):
         sizes = self._size(height, width)
         self._interrupt = False
         steps = num_inference_steps or system.recipe.sampling.steps
-        counter = {"step": 0}
         total = self._expected_steps(steps)
         with self._at_size(sizes), self._offloaded_extras(), self.progress_bar(total=total) as bar:
-            def on_step(index: int, timestep: int, current: Any) -> Any:
-                replaced = None
-                if callback_on_step_end is not None:
-                    out = callback_on_step_end(self, counter["step"], torch.tensor(timestep), {"latents": current})
-                    replaced = (out or {}).get("latents")
-                counter["step"] += 1
-                bar.update()
-                return replaced
-
+            on_step = self._step_callback(callback_on_step_end, bar)
             result = system.generate(prompt, subject=subject_image, subject_prompt=subject_prompt,
                                      num_images=num_images_per_prompt, callback=on_step, steps=steps,
                                      text_scale=guidance_scale, negative_prompt=negative_prompt, generator=generator,
@@ -268,8 +257,6 @@ class EZIGenPipeline(DiffusionPipeline):
     def _edit(self, prompt: Any, image: Any, mask_image: Any, subject_image: Any, subject_prompt: Any, generator: Any,
               output_type: str, callback_on_step_end: Any, return_dict: bool, **unsupported: Any) -> Any:
         """``__call__`` with ``image`` / ``mask_image``: :meth:`System.edit` (diffusers' output conventions)."""
-        import torch
-
         given = sorted(name for name, value in unsupported.items() if value is not None)
         if given:
             raise EzigenError(f"image/mask_image: an edit takes its steps, guidance and size from the recipe's "
@@ -289,17 +276,8 @@ class EZIGenPipeline(DiffusionPipeline):
 
         plan = edit_plan(self.system.recipe)
         iterations = int(self.system.stop.max_iterations) if self.system.recipe.refinement is not None else 1
-        counter = {"step": 0}
         with self._offloaded_extras(), self.progress_bar(total=iterations * plan.denoise_steps) as bar:
-            def on_step(index: int, timestep: int, current: Any) -> Any:
-                replaced = None
-                if callback_on_step_end is not None:
-                    out = callback_on_step_end(self, counter["step"], torch.tensor(timestep), {"latents": current})
-                    replaced = (out or {}).get("latents")
-                counter["step"] += 1
-                bar.update()
-                return replaced
-
+            on_step = self._step_callback(callback_on_step_end, bar)
             result = self.system.edit(image=image, mask=mask_image, prompt=prompt, subject=subject_image,
                                       subject_prompt=subject_prompt, callback=on_step, generator=generator)
             images = self._output(result, output_type)
@@ -307,6 +285,24 @@ class EZIGenPipeline(DiffusionPipeline):
         if not return_dict:
             return (images,)
         return EZIGenPipelineOutput(images=images, trace=result.trace)
+
+    def _step_callback(self, callback_on_step_end: Any, bar: Any) -> Callable[[int, int, Any], Any]:
+        """The system's per-step callback: diffusers' ``callback_on_step_end(pipe, step, timestep, kwargs)``
+        with ``step`` counting every step run (refinement included), its ``latents`` taken back, and the bar advanced."""
+        import torch
+
+        counter = {"step": 0}
+
+        def on_step(index: int, timestep: int, current: Any) -> Any:
+            replaced = None
+            if callback_on_step_end is not None:
+                out = callback_on_step_end(self, counter["step"], torch.tensor(timestep), {"latents": current})
+                replaced = (out or {}).get("latents")
+            counter["step"] += 1
+            bar.update()
+            return replaced
+
+        return on_step
 
     def _output(self, result: Any, output_type: str) -> Any:
         if output_type == "pil":

@@ -38,7 +38,7 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
     """
     import warnings
 
-    from ezigen.cli.generate import default_out, progress, publish_output, start_output
+    from ezigen.cli.generate import check_subject_pairing, default_out, progress, publish_output, start_output
     from ezigen.editing.run import edit_plan
     from ezigen.editing.source import MaskResizedWarning, check_mask, load_source
     from ezigen.recipe.loader import load_recipe
@@ -46,13 +46,7 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
     loaded = load_recipe(recipe, list(overrides), tiny=tiny)
     device = resolve_device(device)  # cheap checks first: no model loads before they pass
     edit_plan(loaded)
-    needs_subject = loaded.subject_encoder is not None
-    if needs_subject and not subjects:
-        raise EzigenError(f"recipe {loaded.name!r} needs a subject image: pass --subject IMAGE (and "
-                          "--subject-prompt, e.g. 'a dog')")
-    if subjects and not needs_subject:
-        raise EzigenError(f"recipe {loaded.name!r} has no subject_encoder, so it cannot use --subject; "
-                          "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
+    check_subject_pairing(loaded, subjects)
     source = load_source(image)
     _mask, warning = check_mask(mask, source.size)
     if subjects:

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import click
 
 from ezigen.cli.options import device_option, resolve_device, set_option, tiny_option
 from ezigen.errors import EzigenError, OutputError
+
+
+def check_subject_pairing(loaded: Any, subjects: Any) -> None:
+    """--subject given exactly when the recipe has a subject encoder (checked before any model loads)."""
+    needs_subject = loaded.subject_encoder is not None
+    if needs_subject and not subjects:
+        raise EzigenError(f"recipe {loaded.name!r} needs a subject image: pass --subject IMAGE (and "
+                          "--subject-prompt, e.g. 'a dog')")
+    if subjects and not needs_subject:
+        raise EzigenError(f"recipe {loaded.name!r} has no subject_encoder, so it cannot use --subject; "
+                          "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
 
 
 def default_out(recipe_name: str) -> str:
@@ -83,13 +95,7 @@ def command(recipe, prompts, subjects, subject_prompt, seeds, seed_csv, num_imag
     loaded = load_recipe(recipe, list(overrides) + _shortcuts(negative_prompt, steps, guidance_scale, dtype),
                          tiny=tiny)
     device = resolve_device(device)  # cheap checks first: no model loads before they pass
-    needs_subject = loaded.subject_encoder is not None
-    if needs_subject and not subjects:
-        raise EzigenError(f"recipe {loaded.name!r} needs a subject image: pass --subject IMAGE (and "
-                          "--subject-prompt, e.g. 'a dog')")
-    if subjects and not needs_subject:
-        raise EzigenError(f"recipe {loaded.name!r} has no subject_encoder, so it cannot use --subject; "
-                          "use a subject-driven recipe (see `ezigen recipes list`) or drop --subject")
+    check_subject_pairing(loaded, subjects)
     out = out or default_out(loaded.name)
     from ezigen.locking import output_lock
 
