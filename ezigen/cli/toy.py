@@ -7,6 +7,7 @@ import json
 import click
 
 from ezigen.cli.options import prepare_output_dir, set_option
+from ezigen.toy.methods import METHODS, select_methods
 
 
 @click.group("toy")
@@ -38,26 +39,54 @@ def assemble(run: str, out: str) -> None:
 
 
 @command.command("table")
-@click.option("--out", required=True, help="Folder for table.json, table.md and grid.png.")
+@click.option("--out", required=True, help="Folder for table.json, table.md, grid.png, the plots and images/ (kept: a rerun reuses them).")
 @click.option("--samples", type=click.IntRange(2), default=60, show_default=True, help="Held-out samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the scenes and generations.")
 @click.option("--world-seed", type=int, default=0, show_default=True,
               help="The `ezigen toy data --seed` the weights were trained on: it decides which subjects are held out.")
+@click.option("--methods", default=None, metavar="NAME,NAME",
+              help="Comma-separated methods (default: all; text-only is always run, every gain pairs with it): "
+                   + ", ".join(METHODS) + ".")
+@click.option("--curve", "curves", multiple=True, metavar="METHOD=RUN",
+              help="Training curve of METHOD over the checkpoints of the `ezigen train` run RUN (repeatable).")
+@click.option("--curve-samples", type=click.IntRange(2), default=30, show_default=True,
+              help="Held-out samples per training-curve point.")
 @click.option("--edit-samples", type=click.IntRange(0), default=None,
               help="Samples of the editing block (default: --samples; 0: no editing block).")
-@click.option("--editing-only", is_flag=True, help="Only the editing block (skip the generation variants).")
+@click.option("--editing-only", is_flag=True, help="Only the editing block (skip the generation methods).")
 @set_option
-def table(out: str, samples: int, seed: int, world_seed: int, edit_samples: int | None, editing_only: bool,
-          overrides: tuple[str, ...]) -> None:
-    """Measure fidelity and alignment of text-only, EZIGen (single pass, refined) and no-decoupling, and
-    of EZIGen's editing against a text-only edit and plain generation (docs/editing.md)."""
+def table(out: str, samples: int, seed: int, world_seed: int, methods: str | None, curves: tuple[str, ...],
+          curve_samples: int, edit_samples: int | None, editing_only: bool, overrides: tuple[str, ...]) -> None:
+    """Measure the toy world's methods on held-out subjects (fidelity, alignment, cost; paired against
+    text-only), the paper's claims, training curves, and EZIGen's editing (docs/toy-world.md, docs/editing.md)."""
+    import os
+
     from ezigen.toy.table import build_table
 
     if editing_only and edit_samples == 0:
         raise click.BadParameter("--editing-only with --edit-samples 0 measures nothing", param_hint="--edit-samples")
-    prepare_output_dir(out)
+    names = [n.strip() for n in methods.split(",") if n.strip()] if methods is not None else None
+    if names is not None:
+        try:
+            select_methods(names)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--methods") from None
+    runs: dict[str, str] = {}
+    for item in curves:
+        method, sep, run = item.partition("=")
+        if not sep or method not in METHODS or not METHODS[method].uses_subject:
+            raise click.BadParameter(f"{item!r}: expected METHOD=RUN with METHOD one of "
+                                     f"{', '.join(n for n, m in METHODS.items() if m.uses_subject)}",
+                                     param_hint="--curve")
+        if not os.path.isdir(run):
+            raise click.BadParameter(f"{item!r}: the training run {run!r} is not a folder", param_hint="--curve")
+        runs[method] = run
+    from ezigen.locking import output_lock
+
+    prepare_output_dir(out)  # an existing folder is kept: its images/ are reused (see --out)
+    click.get_current_context().with_resource(output_lock(out))  # one table run per folder
     result = build_table(out, samples=samples, seed=seed, world_seed=world_seed, overrides=list(overrides),
                          log=lambda m: click.echo(m, err=True), edit_samples=edit_samples,
-                         generation=not editing_only)
+                         generation=not editing_only, methods=names, curves=runs, curve_samples=curve_samples)
     rows = result["rows"] + [dict(r, block="editing") for r in result.get("editing", {}).get("rows", [])]
     click.echo(json.dumps(rows, indent=1))

@@ -65,8 +65,12 @@ class Point:
 
 
 def plot_points(points: Sequence[Point], real_dino: float | None, x_label: str = "CLIP-T",
-                y_label: str = "DINO") -> Any:
-    """A PIL image of ``points`` with CI bars, ``real_dino`` a dashed reference line (or None)."""
+                y_label: str = "DINO", x_title: str | None = None, y_title: str | None = None,
+                caption: str = "one point per recipe; bars: 95 % CI over subjects",
+                reference_label: str = "real images (real vs real)") -> Any:
+    """A PIL image of ``points`` with CI bars, ``real_dino`` a dashed reference line (or None).
+
+    ``x_title`` / ``y_title`` default to "<label> (text alignment)" / "<label> (subject fidelity)"."""
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", (WIDTH, HEIGHT), "white")
@@ -91,16 +95,16 @@ def plot_points(points: Sequence[Point], real_dino: float | None, x_label: str =
         draw.line((LEFT, py, LEFT + plot_w, py), fill=(235, 235, 235))
         draw.text((px, TOP + plot_h + 8), f"{fx:.3f}", fill="black", font=small, anchor="ma")
         draw.text((LEFT - 8, py), f"{fy:.3f}", fill="black", font=small, anchor="rm")
-    draw.text((LEFT + plot_w / 2, HEIGHT - 22), f"{x_label} (text alignment)", fill="black", font=font, anchor="ms")
-    draw.text((12, TOP - 18), f"{y_label} (subject fidelity)", fill="black", font=font, anchor="ls")
-    draw.text((WIDTH - RIGHT, TOP - 18), "one point per recipe; bars: 95 % CI over subjects", fill=(90, 90, 90),
+    draw.text((LEFT + plot_w / 2, HEIGHT - 22), x_title or f"{x_label} (text alignment)", fill="black", font=font, anchor="ms")
+    draw.text((12, TOP - 18), y_title or f"{y_label} (subject fidelity)", fill="black", font=font, anchor="ls")
+    draw.text((WIDTH - RIGHT, TOP - 18), caption, fill=(90, 90, 90),
               font=small, anchor="rs")
     if real_dino is not None:
         _, py = to_px(x0, real_dino)
         for start in range(LEFT, LEFT + plot_w, 12):
             draw.line((start, py, min(start + 6, LEFT + plot_w), py), fill=(120, 120, 120), width=2)
         below = py - TOP < 24  # near the top edge the label goes under the line, clear of the caption
-        draw.text((LEFT + plot_w - 4, py + 4 if below else py - 4), f"real images (real vs real) {real_dino:.3f}",
+        draw.text((LEFT + plot_w - 4, py + 4 if below else py - 4), f"{reference_label} {real_dino:.3f}",
                   fill=(90, 90, 90), font=small, anchor="ra" if below else "rd")
     for i, point in enumerate(points):
         px, py = to_px(point.x, point.y)

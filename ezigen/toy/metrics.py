@@ -90,3 +90,16 @@ def mean_and_se(values: list[float]) -> tuple[float, float]:
     if len(array) < 2:
         return float(array.mean()) if len(array) else math.nan, math.nan
     return float(array.mean()), float(array.std(ddof=1) / math.sqrt(len(array)))
+
+
+def checker_artefact(image: Any) -> float:
+    """The pixel-unshuffle base's 2 x 2 sub-pixel checker on the flat background, in RGB units (0..255).
+
+    For each 2 x 2 block of the outer ring of the 16 x 16 block grid (the background, where a true
+    render is flat): the mean |pixel - block mean| over its 4 pixels and 3 channels; the median over
+    the ring's 60 blocks (robust to a subject touching the border). 0 for a true render."""
+    full = np.asarray(image.convert("RGB").resize((SIZE, SIZE)), dtype=np.float64)  # (32, 32, 3)
+    blocks = full.reshape(GRID, 2, GRID, 2, 3).transpose(0, 2, 1, 3, 4)  # (16, 16, 2, 2, 3)
+    deviation = np.abs(blocks - blocks.mean(axis=(2, 3), keepdims=True)).mean(axis=(2, 3, 4))  # (16, 16)
+    ring = np.concatenate([deviation[0], deviation[-1], deviation[1:-1, 0], deviation[1:-1, -1]])  # (60,)
+    return float(np.median(ring))
