@@ -121,7 +121,9 @@ def test_inversion_is_diffusers_inverse_scheduler(tiny_edit):
     trace = Trace()
     ours = invert(backbone, start, embeds, 10, 4, trace=trace, iteration=1)
 
-    scheduler = DPMSolverMultistepInverseScheduler.from_config(backbone.scheduler_config)
+    sampler = backbone.make_scheduler().config
+    scheduler = DPMSolverMultistepInverseScheduler.from_config(
+        backbone.scheduler_config, timestep_spacing=sampler.timestep_spacing, steps_offset=sampler.steps_offset)
     scheduler.set_timesteps(10)
     latents, direct = start, [start]
     with torch.no_grad():
@@ -154,6 +156,28 @@ def test_released_inversion_text(tiny_edit):
     assert not torch.allclose(released, empty)
     torch.testing.assert_close(backbone.encode_prompt(["a ball"], None, cfg=False).cond.embeds, before)
     assert released_token_id(config, backbone.text_encoder) == 7788 % backbone.text_encoder.config.vocab_size
+
+
+@pytest.mark.parametrize("recipe", ["ezigen-sd21-edit", "toy/ezigen-edit"])
+def test_inversion_ends_at_the_first_denoising_timestep(recipe):
+    """Shipped N = T = 50, f = 0.4: the inversion visits 1, 20, ..., 362 (the sampler's "leading" spacing and
+    steps_offset 1, not the inverse scheduler's own "linspace" 0, 20, ..., 380, which tiny:sd21's config
+    leaves it), so x_inv[K] sits at timesteps[K] = 381 = the sampler's timesteps[k0], where the subject-on
+    DDPM steps start; the last visited inversion timestep is the one before it."""
+    from ezigen.editing.inversion import make_inverse_scheduler
+    from ezigen.editing.run import edit_plan
+    from tests.conftest import build
+
+    system = build(recipe, tiny=recipe.startswith("ezigen-"))
+    plan = edit_plan(system.recipe)
+    assert (plan.steps, plan.inversion_steps, plan.restart, plan.inversion_stop) == (50, 50, 30, 20)
+    sampler = system.backbone.make_scheduler()
+    sampler.set_timesteps(plan.steps)
+    inverse = make_inverse_scheduler(system.backbone, plan.inversion_steps, sampler)
+    visited = [int(t) for t in inverse.timesteps[:plan.inversion_stop]]
+    assert visited[:3] == [1, 20, 39] and visited[-1] == 362
+    assert int(inverse.timesteps[plan.inversion_stop]) == int(sampler.timesteps[plan.restart]) == 381
+    assert inverse.config.timestep_spacing == sampler.config.timestep_spacing == "leading"
 
 
 @pytest.mark.parametrize("mode, first", [("released", 0), ("corrected", 1)])

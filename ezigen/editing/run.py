@@ -147,7 +147,7 @@ def run_edit(system: Any, image: Any, mask: Any, prompt: str, subject: Any, subj
 
     def start_latents(iteration: int, clean: Any, scheduler: Any, start: int) -> Any:
         intermediates = invert(backbone, clean, inversion_embeds, plan.inversion_steps, plan.inversion_stop,
-                               trace=trace, iteration=iteration)
+                               trace=trace, iteration=iteration, sampling=scheduler)
         blender.keep(intermediates)
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(start)
