@@ -140,3 +140,34 @@ def test_dreamedit_layout_loader_and_runner(tmp_path, capsys):
         main(["toy/ezigen-edit", "--data", str(data), "--out", str(tmp_path / "out2")])
     assert exit_info.value.code == 2
     assert "case-1" in capsys.readouterr().err and not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("recipe", ["toy/ezigen", "ezigen-sd21-base"])
+def test_recipe_without_editing_section_exits_2_before_models(files, tmp_path, monkeypatch, recipe):
+    """One message naming the recipe and the recipes that edit, exit 2, nothing loaded or written (CliRunner)."""
+    import click
+    from click.testing import CliRunner
+
+    import ezigen.build
+    from ezigen.cli.main import main
+
+    @click.command(context_settings={"ignore_unknown_options": True})
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def ezigen_cli(argv):  # the console script: main() turns an EzigenError into one line and exit 2
+        main(list(argv))
+
+    def no_models(*_args, **_kwargs):
+        raise AssertionError("a model was loaded before the recipe was checked")
+
+    monkeypatch.setattr(ezigen.build, "build_system", no_models)
+    out = tmp_path / "out"
+    args = edit(files, out=out)
+    args[1] = recipe
+    result = CliRunner().invoke(ezigen_cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: recipe {recipe!r} has no editing: section, so `ezigen edit` cannot run it; recipes "
+                     "that edit: ezigen-sd21-edit, ezigen-sdxl-edit, toy/ezigen-edit (or add an editing: section, "
+                     "docs/editing.md)"], result.output
+    assert not out.exists()

@@ -32,18 +32,19 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
 
     Writes OUT/ as `ezigen generate` does: image.png (the edit, at the source's working size:
     short side editing.short_side), recipe.yaml (resolved) and trace.json (each iteration's
-    inversion steps, then its denoising steps). Bad input (a source or mask that is not an
-    image, an all-black mask) fails before any model loads and writes nothing; a mask of
+    inversion steps, then its denoising steps). Bad input (a RECIPE without an editing:
+    section, a source or mask that is not an image, a mask with nothing to edit) fails before any model loads and writes nothing; a mask of
     another aspect ratio is stretched to the source, with a warning.
     """
     import warnings
 
     from ezigen.cli.generate import check_subject_pairing, default_out, progress, publish_output, start_output
-    from ezigen.editing.run import edit_plan
+    from ezigen.editing.run import edit_plan, require_editing
     from ezigen.editing.source import MaskResizedWarning, check_mask, load_source
     from ezigen.recipe.loader import load_recipe
 
     loaded = load_recipe(recipe, list(overrides), tiny=tiny)
+    require_editing(loaded, recipe)
     device = resolve_device(device)  # cheap checks first: no model loads before they pass
     edit_plan(loaded)
     check_subject_pairing(loaded, subjects)
