@@ -79,7 +79,27 @@ def test_toy_edit_keeps_the_background_and_changes_the_mask(toy_files, tmp_path,
     assert np.abs(edited - source)[inside].mean() > 10.0
     recipe = ezigen.load_recipe(str(out / "recipe.yaml"))
     assert recipe.editing.blend_index.value == "corrected"
-    check_trace(json.loads((out / "trace.json").read_text()), recipe)
+    trace = json.loads((out / "trace.json").read_text())
+    check_trace(trace, recipe)
+    check_provenance(trace, recipe)
+    assert trace["inputs"] == {"image": toy_files["image"], "mask": toy_files["mask"],
+                               "subjects": [toy_files["subject"]], "subject_prompt": toy_files["class"],
+                               "prompt": toy_files["caption"], "seed": recipe.sampling.seed}
+    assert trace["seed"] == recipe.sampling.seed and trace["prompts"] == [toy_files["caption"]]
+
+
+def check_provenance(trace, recipe):
+    """The block `ezigen generate` writes (ezigen.provenance): versions, the device, each model's source."""
+    from ezigen.provenance import library_versions, provenance, recipe_models
+
+    block = trace["provenance"]
+    assert set(block) == {"versions", "device", "models"}
+    assert block["versions"] == library_versions()
+    assert block["device"] == {"device": "cpu", "dtype": "float32", "cuda": None}
+    expected = provenance(recipe_models(recipe))["models"]
+    assert set(block["models"]) == set(expected) and block["models"]["backbone"]["kind"] in ("builtin", "local")
+    assert {k: v for k, v in block["models"].items() if k != "backbone"} == \
+        {k: v for k, v in expected.items() if k != "backbone"}
 
 
 def test_tiny_sd21_edit_runs_on_a_non_square_source(subject_path, tmp_path, capsys):

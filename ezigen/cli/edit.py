@@ -32,7 +32,8 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
 
     Writes OUT/ as `ezigen generate` does: image.png (the edit, at the source's working size:
     short side editing.short_side), recipe.yaml (resolved) and trace.json (each iteration's
-    inversion steps, then its denoising steps). Bad input (a RECIPE without an editing:
+    inversion steps, then its denoising steps; "provenance" as generate's; "inputs": image,
+    mask, subjects, subject_prompt, prompt, seed). Bad input (a RECIPE without an editing:
     section, a source or mask that is not an image, a mask with nothing to edit) fails before any model loads and writes nothing; a mask of
     another aspect ratio is stretched to the source, with a warning.
     """
@@ -72,8 +73,15 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
             warnings.simplefilter("ignore", MaskResizedWarning)  # already printed above
             result = system.edit(image=source, mask=mask, prompt=prompt, subject=list(subjects) or None,
                                  subject_prompt=subject_prompt, seed=seed, callback=on_step)
-        write_generation(staging, result, loaded, extra={"source": os.fspath(image), "mask": os.fspath(mask)})
-        publish_output(staging, out)
+        from ezigen.output_dir import writing_into
+        from ezigen.provenance import system_provenance
+
+        where = system_provenance(system, device)  # as `ezigen generate`'s trace: versions, device, models
+        inputs = {"image": os.fspath(image), "mask": os.fspath(mask), "subjects": [os.fspath(p) for p in subjects],
+                  "subject_prompt": subject_prompt, "prompt": prompt, "seed": result.seed}
+        with writing_into(out):  # a full disk names --out: write() errors carry no file name
+            write_generation(staging, result, loaded, extra={"inputs": inputs}, provenance=where)
+            publish_output(staging, out)
     except BaseException:
         import shutil
 
