@@ -45,9 +45,13 @@ def edit_args(files, recipe="toy/ezigen-edit"):
             "--subject-prompt", files["class"], "--prompt", files["caption"]]
 
 
+GENERATE_STEP_KEYS = {"iteration", "index", "timestep", "subject", "text_scale", "subject_scale"}  # DESIGN §6
+
+
 def check_trace(trace, recipe):
-    """Each iteration: K inversion entries, then the T - k0 denoising entries with the subject on; the
-    UNet evaluations are those of the cost model."""
+    """Each iteration: K inversion entries (``"kind": "inversion"``, no CFG, subject off), then the T - k0
+    denoising entries, which are generate's (the same keys, no ``kind``) with the subject on; the UNet
+    evaluations are one row per inversion step and two (CFG) per denoising step, as the cost model says."""
     from ezigen.cost import edit_unet_evals
     from ezigen.editing.run import edit_plan
 
@@ -56,10 +60,16 @@ def check_trace(trace, recipe):
     assert iterations >= 1
     expected = []
     for n in range(1, iterations + 1):
-        expected += [("inversion", n, i, False) for i in range(plan.inversion_stop)]
-        expected += [("denoise", n, plan.restart + i, True) for i in range(plan.denoise_steps)]
-    got = [(s.get("kind", "denoise"), s["iteration"], s["index"], s["subject"]) for s in trace["steps"]]
+        expected += [("inversion", n, i, False, 1.0) for i in range(plan.inversion_stop)]
+        expected += [("denoise", n, plan.restart + i, True, recipe.editing.text_scale)
+                     for i in range(plan.denoise_steps)]
+    got = [(s.get("kind", "denoise"), s["iteration"], s["index"], s["subject"], s["text_scale"])
+           for s in trace["steps"]]
     assert got == expected
+    for step in trace["steps"]:
+        assert set(step) == (GENERATE_STEP_KEYS | {"kind"} if "kind" in step else GENERATE_STEP_KEYS)
+    rows = sum(1 if s.get("kind") == "inversion" else 2 for s in trace["steps"])
+    assert trace["totals"]["unet_evals"] == rows + edit_unet_evals(recipe, 0)  # + the subject encoding's
     assert trace["totals"]["unet_evals"] == edit_unet_evals(recipe, iterations)
 
 
@@ -198,6 +208,15 @@ def test_inversion_ends_at_the_first_denoising_timestep(recipe):
     assert visited[:3] == [1, 20, 39] and visited[-1] == 362
     assert int(inverse.timesteps[plan.inversion_stop]) == int(sampler.timesteps[plan.restart]) == 381
     assert inverse.config.timestep_spacing == sampler.config.timestep_spacing == "leading"
+
+
+def test_trace_step_kinds_are_a_closed_set():
+    from ezigen.sampling.trace import TraceStep
+
+    step = dict(iteration=1, index=0, timestep=1, subject=False, text_scale=1.0, subject_scale=0.0)
+    assert TraceStep(**step).kind == "denoise"
+    with pytest.raises(ValueError, match="'kind' must be in .*'denoise', 'inversion'.*'invert'"):
+        TraceStep(**step, kind="invert")
 
 
 @pytest.mark.parametrize("mode, first", [("released", 0), ("corrected", 1)])
