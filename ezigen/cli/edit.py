@@ -17,7 +17,9 @@ from ezigen.errors import EzigenError
               help="The mask: white = the region to edit (resized to the source).")
 @click.option("--subject", "-s", "subjects", multiple=True, type=click.Path(dir_okay=True),
               help="Subject image to put in (repeat for several views of one subject).")
-@click.option("--subject-prompt", default=None, help="The subject's class text, e.g. 'a dog'.")
+@click.option("--subject-prompt", default="", show_default="empty",
+              help="The subject's class text, e.g. 'a dog': the subject encoder's text conditioning. Empty: the "
+              "encoder is conditioned on the empty prompt '' (works, but the class text extracts the subject better).")
 @click.option("--prompt", "-p", required=True, help="The target prompt, e.g. 'a dog'.")
 @click.option("--seed", type=int, default=None, help="Seed (default: the recipe's sampling.seed).")
 @set_option
@@ -34,7 +36,7 @@ def command(recipe, image, mask, subjects, subject_prompt, prompt, seed, overrid
     short side editing.short_side), recipe.yaml (resolved) and trace.json (each iteration's
     inversion steps, then its denoising steps; "provenance" as generate's; "inputs": image,
     mask, subjects, subject_prompt, prompt, seed). Bad input (a RECIPE without an editing:
-    section, a source or mask that is not an image, a mask with nothing to edit) fails before any model loads and writes nothing; a mask of
+    section, a source or mask that is not an image, a mask with no pixel >= 128) fails before any model loads and writes nothing; a mask of
     another aspect ratio is stretched to the source, with a warning.
     """
     import warnings
