@@ -45,9 +45,13 @@ def edit_args(files, recipe="toy/ezigen-edit"):
             "--subject-prompt", files["class"], "--prompt", files["caption"]]
 
 
+GENERATE_STEP_KEYS = {"iteration", "index", "timestep", "subject", "text_scale", "subject_scale"}  # DESIGN §6
+
+
 def check_trace(trace, recipe):
-    """Each iteration: K inversion entries, then the T - k0 denoising entries with the subject on; the
-    UNet evaluations are those of the cost model."""
+    """Each iteration: K inversion entries (``"kind": "inversion"``, no CFG, subject off), then the T - k0
+    denoising entries, which are generate's (the same keys, no ``kind``) with the subject on; the UNet
+    evaluations are one row per inversion step and two (CFG) per denoising step, as the cost model says."""
     from ezigen.cost import edit_unet_evals
     from ezigen.editing.run import edit_plan
 
@@ -56,10 +60,16 @@ def check_trace(trace, recipe):
     assert iterations >= 1
     expected = []
     for n in range(1, iterations + 1):
-        expected += [("inversion", n, i, False) for i in range(plan.inversion_stop)]
-        expected += [("denoise", n, plan.restart + i, True) for i in range(plan.denoise_steps)]
-    got = [(s.get("kind", "denoise"), s["iteration"], s["index"], s["subject"]) for s in trace["steps"]]
+        expected += [("inversion", n, i, False, 1.0) for i in range(plan.inversion_stop)]
+        expected += [("denoise", n, plan.restart + i, True, recipe.editing.text_scale)
+                     for i in range(plan.denoise_steps)]
+    got = [(s.get("kind", "denoise"), s["iteration"], s["index"], s["subject"], s["text_scale"])
+           for s in trace["steps"]]
     assert got == expected
+    for step in trace["steps"]:
+        assert set(step) == (GENERATE_STEP_KEYS | {"kind"} if "kind" in step else GENERATE_STEP_KEYS)
+    rows = sum(1 if s.get("kind") == "inversion" else 2 for s in trace["steps"])
+    assert trace["totals"]["unet_evals"] == rows + edit_unet_evals(recipe, 0)  # + the subject encoding's
     assert trace["totals"]["unet_evals"] == edit_unet_evals(recipe, iterations)
 
 
@@ -79,7 +89,27 @@ def test_toy_edit_keeps_the_background_and_changes_the_mask(toy_files, tmp_path,
     assert np.abs(edited - source)[inside].mean() > 10.0
     recipe = ezigen.load_recipe(str(out / "recipe.yaml"))
     assert recipe.editing.blend_index.value == "corrected"
-    check_trace(json.loads((out / "trace.json").read_text()), recipe)
+    trace = json.loads((out / "trace.json").read_text())
+    check_trace(trace, recipe)
+    check_provenance(trace, recipe)
+    assert trace["inputs"] == {"image": toy_files["image"], "mask": toy_files["mask"],
+                               "subjects": [toy_files["subject"]], "subject_prompt": toy_files["class"],
+                               "prompt": toy_files["caption"], "seed": recipe.sampling.seed}
+    assert trace["seed"] == recipe.sampling.seed and trace["prompts"] == [toy_files["caption"]]
+
+
+def check_provenance(trace, recipe):
+    """The block `ezigen generate` writes (ezigen.provenance): versions, the device, each model's source."""
+    from ezigen.provenance import library_versions, provenance, recipe_models
+
+    block = trace["provenance"]
+    assert set(block) == {"versions", "device", "models"}
+    assert block["versions"] == library_versions()
+    assert block["device"] == {"device": "cpu", "dtype": "float32", "cuda": None}
+    expected = provenance(recipe_models(recipe))["models"]
+    assert set(block["models"]) == set(expected) and block["models"]["backbone"]["kind"] in ("builtin", "local")
+    assert {k: v for k, v in block["models"].items() if k != "backbone"} == \
+        {k: v for k, v in expected.items() if k != "backbone"}
 
 
 def test_tiny_sd21_edit_runs_on_a_non_square_source(subject_path, tmp_path, capsys):
@@ -121,7 +151,9 @@ def test_inversion_is_diffusers_inverse_scheduler(tiny_edit):
     trace = Trace()
     ours = invert(backbone, start, embeds, 10, 4, trace=trace, iteration=1)
 
-    scheduler = DPMSolverMultistepInverseScheduler.from_config(backbone.scheduler_config)
+    sampler = backbone.make_scheduler().config
+    scheduler = DPMSolverMultistepInverseScheduler.from_config(
+        backbone.scheduler_config, timestep_spacing=sampler.timestep_spacing, steps_offset=sampler.steps_offset)
     scheduler.set_timesteps(10)
     latents, direct = start, [start]
     with torch.no_grad():
@@ -154,6 +186,37 @@ def test_released_inversion_text(tiny_edit):
     assert not torch.allclose(released, empty)
     torch.testing.assert_close(backbone.encode_prompt(["a ball"], None, cfg=False).cond.embeds, before)
     assert released_token_id(config, backbone.text_encoder) == 7788 % backbone.text_encoder.config.vocab_size
+
+
+@pytest.mark.parametrize("recipe", ["ezigen-sd21-edit", "toy/ezigen-edit"])
+def test_inversion_ends_at_the_first_denoising_timestep(recipe):
+    """Shipped N = T = 50, f = 0.4: the inversion visits 1, 20, ..., 362 (the sampler's "leading" spacing and
+    steps_offset 1, not the inverse scheduler's own "linspace" 0, 20, ..., 380, which tiny:sd21's config
+    leaves it), so x_inv[K] sits at timesteps[K] = 381 = the sampler's timesteps[k0], where the subject-on
+    DDPM steps start; the last visited inversion timestep is the one before it."""
+    from ezigen.editing.inversion import make_inverse_scheduler
+    from ezigen.editing.run import edit_plan
+    from tests.conftest import build
+
+    system = build(recipe, tiny=recipe.startswith("ezigen-"))
+    plan = edit_plan(system.recipe)
+    assert (plan.steps, plan.inversion_steps, plan.restart, plan.inversion_stop) == (50, 50, 30, 20)
+    sampler = system.backbone.make_scheduler()
+    sampler.set_timesteps(plan.steps)
+    inverse = make_inverse_scheduler(system.backbone, plan.inversion_steps, sampler)
+    visited = [int(t) for t in inverse.timesteps[:plan.inversion_stop]]
+    assert visited[:3] == [1, 20, 39] and visited[-1] == 362
+    assert int(inverse.timesteps[plan.inversion_stop]) == int(sampler.timesteps[plan.restart]) == 381
+    assert inverse.config.timestep_spacing == sampler.config.timestep_spacing == "leading"
+
+
+def test_trace_step_kinds_are_a_closed_set():
+    from ezigen.sampling.trace import TraceStep
+
+    step = dict(iteration=1, index=0, timestep=1, subject=False, text_scale=1.0, subject_scale=0.0)
+    assert TraceStep(**step).kind == "denoise"
+    with pytest.raises(ValueError, match="'kind' must be in .*'denoise', 'inversion'.*'invert'"):
+        TraceStep(**step, kind="invert")
 
 
 @pytest.mark.parametrize("mode, first", [("released", 0), ("corrected", 1)])

@@ -18,6 +18,10 @@ def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("edit-inputs")
     Image.new("RGB", (32, 32), (128, 128, 128)).save(root / "source.png")
     Image.new("RGB", (32, 32), (0, 0, 0)).save(root / "black.png")
+    Image.new("L", (32, 32), 100).save(root / "grey.png")
+    Image.new("L", (32, 32), 127).save(root / "grey-127.png")
+    (root / "empty.png").write_bytes(b"")
+    (root / "folder").mkdir()
     Image.new("L", (64, 32), 255).save(root / "white-wide.png")
     mask = Image.new("L", (32, 32), 0)
     mask.paste(255, (8, 8, 24, 24))
@@ -34,9 +38,15 @@ def edit(files, image="source.png", mask="mask.png", out=None, extra=()):
 
 
 @pytest.mark.parametrize("image, mask, message", [
-    ("source.png", "notes.txt", "mask .*notes.txt.*not an image"),
+    ("source.png", "notes.txt", "mask '.*notes.txt': not an image"),
+    ("source.png", "empty.png", "mask '.*empty.png' is empty"),
+    ("source.png", "folder", "mask '.*folder' is a folder, expected an image file"),
     ("notes.txt", "mask.png", "source image .*notes.txt.*not an image"),
-    ("source.png", "black.png", "mask .*black.png.* is all black: nothing to edit"),
+    ("source.png", "black.png", r"mask '.*black.png': no pixel >= 128 \(white = the region to edit; the brightest is "
+     r"0 of 255\), so there is nothing to edit"),
+    ("source.png", "grey.png", r"mask '.*grey.png': no pixel >= 128 \(white = the region to edit; the brightest is "
+     r"100 of 255\), so there is nothing to edit"),
+    ("source.png", "grey-127.png", r"mask '.*grey-127.png': no pixel >= 128 .*the brightest is 127 of 255"),
 ])
 def test_bad_input_exits_2_with_one_message_and_writes_nothing(files, tmp_path, capsys, monkeypatch, image, mask,
                                                                message):
@@ -56,6 +66,56 @@ def test_bad_input_exits_2_with_one_message_and_writes_nothing(files, tmp_path, 
     assert len(lines) == 1 and lines[0].startswith("error: ") and re.search(message, lines[0]), stderr
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_missing_mask_names_mask_and_the_path(files, tmp_path, capsys):
+    missing = str(tmp_path / "nowhere.png")
+    args = edit(files, out=tmp_path / "out")
+    args[args.index("--mask") + 1] = missing
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 2
+    assert stderr.strip() == f"error: mask {missing!r} does not exist"
+
+
+def test_mask_object_errors_say_mask():
+    from ezigen.editing.source import check_mask
+
+    with pytest.raises(ezigen.EzigenError, match=r"^mask \(an image\): no pixel >= 128 .*brightest is 100"):
+        check_mask(Image.new("L", (8, 8), 100), (8, 8))
+    _, warning = check_mask(Image.new("L", (16, 8), 255), (8, 8))
+    assert warning.startswith("mask (an image) is 16x8, another aspect ratio than the source (8x8)")
+
+
+def test_subject_prompt_defaults_to_empty(files, tmp_path, capsys):
+    """--subject-prompt left out is '' (documented in --help): the edit runs, conditioned on the empty class text,
+    and gives what System.edit gives with subject_prompt='' (and None, its own default)."""
+    import json
+
+    import numpy as np
+
+    from tests.conftest import build
+
+    code, stdout, _ = run_cli(["edit", "--help"], capsys)
+    assert code == 0
+    help_text = " ".join(stdout.split())
+    assert "[default: (empty)]" in help_text and "Empty: the encoder is conditioned on the empty prompt ''" in help_text
+    out = tmp_path / "out"
+    args = edit(files, out=out, extra=sets(FAST_TOY))
+    at = args.index("--subject-prompt")
+    del args[at:at + 2]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["inputs"]["subject_prompt"] == ""
+    system = build("toy/ezigen-edit", *FAST_TOY, tiny=False)
+    edited = np.asarray(Image.open(out / "image.png"))
+    for subject_prompt in ("", None):
+        direct = system.edit(files["source.png"], files["mask.png"], "a circle on a grey background",
+                             subject=files["subject.png"], subject_prompt=subject_prompt)
+        np.testing.assert_array_equal(np.asarray(direct.image), edited)
+    with_class = system.edit(files["source.png"], files["mask.png"], "a circle on a grey background",
+                             subject=files["subject.png"], subject_prompt="a circle")
+    assert not np.array_equal(np.asarray(with_class.image), edited)  # the class text is used when given
 
 
 def test_misaligned_inversion_is_a_clear_error_before_models(files, tmp_path, capsys):
@@ -140,3 +200,34 @@ def test_dreamedit_layout_loader_and_runner(tmp_path, capsys):
         main(["toy/ezigen-edit", "--data", str(data), "--out", str(tmp_path / "out2")])
     assert exit_info.value.code == 2
     assert "case-1" in capsys.readouterr().err and not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("recipe", ["toy/ezigen", "ezigen-sd21-base"])
+def test_recipe_without_editing_section_exits_2_before_models(files, tmp_path, monkeypatch, recipe):
+    """One message naming the recipe and the recipes that edit, exit 2, nothing loaded or written (CliRunner)."""
+    import click
+    from click.testing import CliRunner
+
+    import ezigen.build
+    from ezigen.cli.main import main
+
+    @click.command(context_settings={"ignore_unknown_options": True})
+    @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+    def ezigen_cli(argv):  # the console script: main() turns an EzigenError into one line and exit 2
+        main(list(argv))
+
+    def no_models(*_args, **_kwargs):
+        raise AssertionError("a model was loaded before the recipe was checked")
+
+    monkeypatch.setattr(ezigen.build, "build_system", no_models)
+    out = tmp_path / "out"
+    args = edit(files, out=out)
+    args[1] = recipe
+    result = CliRunner().invoke(ezigen_cli, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: recipe {recipe!r} has no editing: section, so `ezigen edit` cannot run it; recipes "
+                     "that edit: ezigen-sd21-edit, ezigen-sdxl-edit, toy/ezigen-edit (or add an editing: section, "
+                     "docs/editing.md)"], result.output
+    assert not out.exists()

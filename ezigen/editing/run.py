@@ -51,6 +51,33 @@ def editing_config(recipe: Any) -> EditingConfig:
     return recipe.editing if recipe.editing is not None else EditingConfig()
 
 
+def editing_recipes(components: Any = None) -> list[str]:
+    """The names of the shipped and plugin recipes that have an ``editing:`` section (their YAML alone is read:
+    cheap, no model); a recipe file that does not read is left out, as ``ezigen recipes list`` does."""
+    from ezigen.plugins import components as registered
+    from ezigen.recipe.loader import read_recipe_data, recipe_index
+
+    components = components if components is not None else registered()
+    names = []
+    for name, path in recipe_index(components).items():
+        try:
+            data = read_recipe_data(path, components)
+        except Exception:  # a broken plugin recipe must not hide the others
+            continue
+        if isinstance(data, dict) and data.get("editing") is not None:
+            names.append(name)
+    return names
+
+
+def require_editing(recipe: Any, name: str) -> None:
+    """An :class:`EzigenError` naming ``name`` and the recipes that edit, when ``recipe`` has no ``editing:``
+    section (``ezigen edit``, before any model loads; ``System.edit`` itself falls back to the defaults)."""
+    if recipe.editing is not None:
+        return
+    raise EzigenError(f"recipe {name!r} has no editing: section, so `ezigen edit` cannot run it; recipes that edit: "
+                      f"{', '.join(editing_recipes()) or 'none'} (or add an editing: section, docs/editing.md)")
+
+
 def edit_plan(recipe: Any) -> EditPlan:
     """k0 and K from the recipe; an error (before any model loads) when they do not line up."""
     from ezigen.editing.inversion import inversion_stop
@@ -147,7 +174,7 @@ def run_edit(system: Any, image: Any, mask: Any, prompt: str, subject: Any, subj
 
     def start_latents(iteration: int, clean: Any, scheduler: Any, start: int) -> Any:
         intermediates = invert(backbone, clean, inversion_embeds, plan.inversion_steps, plan.inversion_stop,
-                               trace=trace, iteration=iteration)
+                               trace=trace, iteration=iteration, sampling=scheduler)
         blender.keep(intermediates)
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(start)

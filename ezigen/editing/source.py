@@ -11,8 +11,10 @@
       M = interpolate(L, (h, w), mode="bilinear")            # (1, 1, h, w), in [0, 1]
 
   A mask of another aspect ratio than the source is stretched to it, with a warning
-  (:class:`MaskResizedWarning`); a mask with no white at all (no pixel >= 128) is an error:
-  there is nothing to edit. An all-white mask edits everything and is allowed.
+  (:class:`MaskResizedWarning`); a mask with no white at all (no pixel >= 128: all black, or
+  all grey as 100 everywhere) is an error: there is nothing to edit. An all-white mask edits
+  everything and is allowed. Every mask error and warning starts ``mask 'PATH'`` (the argument
+  and, for a path, the file).
 """
 
 from __future__ import annotations
@@ -70,9 +72,10 @@ def check_mask(mask: Any, source_size: tuple[int, int], size: tuple[int, int] | 
 
     picture = load_image(mask, "mask")
     gray = picture.convert("L")
-    if gray.getextrema()[1] < WHITE:
-        raise EzigenError(f"mask{_named(mask)} is all black: nothing to edit (white marks the region to edit; "
-                          "an all-white mask edits the whole image)")
+    brightest = gray.getextrema()[1]
+    if brightest < WHITE:  # all black or all grey: nothing crosses the threshold, so nothing would be edited
+        raise EzigenError(f"mask{_named(mask)}: no pixel >= {WHITE} (white = the region to edit; the brightest is "
+                          f"{brightest} of 255), so there is nothing to edit (an all-white mask edits the whole image)")
     warning = None
     (mw, mh), (sw, sh) = gray.size, source_size
     if abs((mw / mh) / (sw / sh) - 1.0) > ASPECT_TOLERANCE:
@@ -112,6 +115,7 @@ def to_pixels(image: Any):
 
 
 def _named(value: Any) -> str:
+    """`` 'PATH'`` for a path, `` (an image)`` for an image object: what follows "mask" in a message."""
     import os
 
-    return f" {os.fspath(value)!r}" if isinstance(value, (str, os.PathLike)) else ""
+    return f" {os.fspath(value)!r}" if isinstance(value, (str, os.PathLike)) else " (an image)"

@@ -13,7 +13,9 @@ Schema (DESIGN §6), written as ``trace.json``::
 - an edit (``System.edit``, spec §4.4) has no initial pass: each iteration n = 1, 2, ... lists
   its partial-inversion steps first, marked ``"kind": "inversion"`` (index = the step in the
   inverse scheduler's list, counted in ``unet_evals`` too), then its denoising steps. Denoising
-  entries carry no ``kind`` key, so generation traces keep the schema above.
+  entries are generate's, in an edit too: no ``kind`` key in JSON (``TraceStep.kind`` is
+  ``"denoise"``), so every trace keeps the schema above and a reader tells the two apart by
+  ``step.get("kind", "denoise")``. The kinds are a closed set (:data:`STEP_KINDS`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import attrs
 
+STEP_KINDS = ("denoise", "inversion")  # a denoising step (generate, edit); an edit's partial-inversion step
 TOTAL_KEYS = ("unet_evals", "subject_encodings", "vae_encodes", "vae_decodes", "iterations", "seconds")
 
 
@@ -34,7 +37,7 @@ class TraceStep:
     subject: bool
     text_scale: float
     subject_scale: float
-    kind: str = "denoise"  # or "inversion" (an edit's partial inversion)
+    kind: str = attrs.field(default="denoise", validator=attrs.validators.in_(STEP_KINDS))  # STEP_KINDS
 
 
 @attrs.define
