@@ -9,6 +9,7 @@ UNet unless the caller passes one backbone to both (``build_system(recipe, backb
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -82,7 +83,39 @@ def load_pipeline(pretrained: str, dtype: Any, vae: str | None = None, variant: 
     ``clip_sample: true`` or ``steps_offset != 1`` (a deprecation fix-up); ezigen samples with the
     config the model was trained with (the toy world's DDPM clips), as its loader always has.
     """
-    torch_dtype = dtype.torch()
+    with _quiet_constructor_fix_ups():
+        pipe, scheduler_config = _load(pretrained, dtype.torch(), variant, revision)
+    return _finish(pipe, dtype.torch(), vae), scheduler_config
+
+
+class _DropToyVaeTypeWarning:
+    """A logging filter: diffusers warns that the toy world's autoencoder is not an AutoencoderKL (it
+    speaks its interface on purpose, ezigen/toy/autoencoder.py)."""
+
+    def filter(self, record: Any) -> bool:
+        return "PixelUnshuffleAutoencoder" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_constructor_fix_ups():
+    """Silence the two warnings a load prints that do not apply to ezigen: the pipelines' constructors'
+    ``clip_sample`` / ``steps_offset`` deprecation (a FutureWarning with the whole scheduler config;
+    ezigen reads the config as shipped, see :func:`load_pipeline`), and the toy autoencoder's type."""
+    import logging
+    import warnings
+
+    logger = logging.getLogger("diffusers.pipelines.pipeline_utils")
+    drop = _DropToyVaeTypeWarning()
+    logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"(?s).*(clip_sample|steps_offset)", category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(drop)
+
+
+def _load(pretrained: str, torch_dtype: Any, variant: str | None, revision: str | None) -> tuple[Any, dict[str, Any]]:
     if pretrained == "toy:init":
         from ezigen.toy.backbone import toy_init_parts
 
@@ -102,6 +135,11 @@ def load_pipeline(pretrained: str, dtype: Any, vae: str | None = None, variant: 
         pipe, scheduler_config = pipeline_of_parts(tiny_pipeline_parts(pretrained), kind)
     else:
         pipe, scheduler_config = _from_pretrained(pretrained, torch_dtype, variant, revision)
+    return pipe, scheduler_config
+
+
+def _finish(pipe: Any, torch_dtype: Any, vae: str | None) -> Any:
+    """``pipe`` with ``vae`` swapped in (when given) and every module in ``torch_dtype``, frozen, in eval mode."""
     if vae is not None:
         import diffusers
 
@@ -115,7 +153,7 @@ def load_pipeline(pretrained: str, dtype: Any, vae: str | None = None, variant: 
             if module.dtype != torch_dtype:
                 module.to(torch_dtype)
             module.requires_grad_(False).eval()
-    return pipe, scheduler_config
+    return pipe
 
 
 def pipeline_of_parts(parts: dict[str, Any], kind: BackboneKind) -> tuple[Any, dict[str, Any]]:
