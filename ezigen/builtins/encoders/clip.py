@@ -27,7 +27,8 @@ class ClipEmbedding(enum.Enum):
 
 @attrs.frozen
 class ClipEncoderConfig:
-    pretrained: str = setting("h94/IP-Adapter", doc="CLIP vision model: hub id or folder (tiny:clip offline; toy:clip the toy world's).",
+    pretrained: str = setting("h94/IP-Adapter", doc="CLIP vision model: hub id or folder (tiny:clip offline; "
+                              "toy:clip the toy world's).",
                               tiny="clip")
     revision: str | None = revision_setting("h94/IP-Adapter")
     subfolder: str | None = setting("models/image_encoder", doc="Folder of the image encoder inside `pretrained` "

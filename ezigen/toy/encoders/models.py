@@ -77,8 +77,8 @@ def toy_dino_model():
     """An untrained ``Dinov2Model`` (deterministic): 32 px / 4, 64-d x 4 layers, layer scale 1."""
     from transformers import Dinov2Config, Dinov2Model
 
-    config = Dinov2Config(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS, mlp_ratio=MLP // HIDDEN,
-                          image_size=IMAGE_SIZE, patch_size=PATCH_SIZE)
+    config = Dinov2Config(hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=HEADS,
+                          mlp_ratio=MLP // HIDDEN, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE)
     return _seeded(12, lambda: Dinov2Model(config))
 
 
