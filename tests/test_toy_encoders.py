@@ -180,3 +180,26 @@ def test_cli_trains_and_rejects_bad_input(tmp_path, capsys):
     assert (folder / "checkpoints" / "step-000001" / "state.json").is_file()
     code, out = run("clip", "--out", str(folder), "--steps", "1")
     assert code == 2 and "--resume" in out.err and "Traceback" not in out.err
+
+
+def test_ship_installs_the_finished_folder_as_toy_name(folders, tmp_path, monkeypatch):
+    from ezigen.builtins.encoders.dino import DinoEncoderConfig, DinoSubjectEncoder
+    from ezigen.builtins.image_models import load_dino
+    from ezigen.errors import EzigenError
+    from ezigen.toy.encoders import models
+    from ezigen.toy.encoders.training import ship
+
+    target = tmp_path / "assets" / "dino"
+    monkeypatch.setitem(models.EMBEDDED, "toy:dino", str(target))
+    with pytest.raises(EzigenError, match="not a finished toy encoder"):
+        ship(str(tmp_path), "dino")
+    load_dino.cache_clear()
+    try:
+        assert ship(folders["dino"], "dino") == str(target)
+        assert (target / "toy-encoder.json").is_file() and not (target / "checkpoints").exists()
+        assert ship(folders["dino"], "dino") == str(target)  # over an existing one
+        encoder = DinoSubjectEncoder(DinoEncoderConfig(pretrained="toy:dino"))
+        assert tuple(encoder.encode(_crop_input()).tokens.shape) == (1, 65, 64)
+    finally:
+        load_dino.cache_clear()
+    assert os.path.getsize(target / "model.safetensors") < 1.5e6

@@ -25,7 +25,7 @@ from typing import Any
 import attrs
 
 from ezigen.errors import EzigenError
-from ezigen.io import write_json_atomic
+from ezigen.io import default_file_mode, write_json_atomic
 from ezigen.toy.encoders.models import EMBEDDED, KINDS, SUMMARY, untrained
 
 DEFAULT_STEPS = {"clip": 1500, "dino": 1200}
@@ -195,6 +195,7 @@ def write_encoder_folder(model: Any, processor: Any, out: str, summary: dict[str
     model.eval().save_pretrained(tmp)
     processor.save_pretrained(tmp)
     for name in sorted(os.listdir(tmp)):
+        os.chmod(os.path.join(tmp, name), default_file_mode())  # as ezigen's own files (writers may use 0600)
         os.replace(os.path.join(tmp, name), os.path.join(out, name))
     os.rmdir(tmp)
     write_json_atomic(os.path.join(out, SUMMARY), summary)
