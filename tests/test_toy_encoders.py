@@ -26,6 +26,7 @@ def folders(tmp_path_factory):
         out[kind] = str(root / kind)
         summary = train_encoder(out[kind], _config(kind, 2), log=lambda m: None)
         assert summary["steps_done"] == 2 and len(summary["history"]) == 2
+        assert os.path.getsize(os.path.join(out[kind], "model.safetensors")) < 1.5e6  # the shipping budget
     return out
 
 

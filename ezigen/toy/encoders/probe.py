@@ -15,7 +15,7 @@ read-out on standardised features X (N, D) with one-hot targets Y (N, C):
     W = (X1^T X1 + lambda I)^-1 X1^T Y,   X1 = [X, 1],   prediction = argmax_c (x1 W)_c
 
 reported as test accuracy against chance (the test set's most frequent class). ``--baseline`` also
-probes the untrained model of the same kind, so what training added is visible.
+probes the untrained toy model of the same kind, so what training added is visible.
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--world-seed", type=int, default=0)
     parser.add_argument("--features", choices=("pooled", "tokens"), default="pooled")
-    parser.add_argument("--baseline", action="store_true", help="also probe the untrained model of the same kind")
+    parser.add_argument("--baseline", action="store_true", help="also probe the untrained toy model of the same kind")
     parser.add_argument("--json", action="store_true", help="print JSON instead of lines")
     args = parser.parse_args(argv)
     if args.count < 20:
