@@ -29,6 +29,11 @@ from ezigen.io import default_file_mode, write_json_atomic
 from ezigen.toy.encoders.models import EMBEDDED, KINDS, SUMMARY, untrained
 
 DEFAULT_STEPS = {"clip": 1500, "dino": 1200}
+# DINO at 1e-3 lost linear read-out of colour and shape in pilots (350 steps: shape 0.81, colour 0.53
+# against 0.88, 0.66 at 2.5e-4); DINO's own rule, 5e-4 x batch / 256, gives 1.25e-4 at batch 64.
+# DINO's weight decay starts at 0.04.
+DEFAULT_LR = {"clip": 1e-3, "dino": 2.5e-4}
+DEFAULT_WEIGHT_DECAY = {"clip": 0.05, "dino": 0.04}
 
 
 @attrs.frozen
@@ -36,9 +41,9 @@ class EncoderTrainingConfig:
     kind: str = attrs.field(validator=attrs.validators.in_(KINDS))
     steps: int = 0  # 0 = DEFAULT_STEPS[kind]
     batch_size: int = 0  # 0 = 128 (clip) / 64 (dino)
-    lr: float = 1e-3
+    lr: float = 0.0  # 0 = DEFAULT_LR[kind]
     warmup_steps: int = 100
-    weight_decay: float = 0.05
+    weight_decay: float = -1.0  # < 0 = DEFAULT_WEIGHT_DECAY[kind]
     crop_fraction: float = 0.25  # clip: share of crops with class prompts (the rest: scenes with captions)
     seed: int = 0
     world_seed: int = 0
@@ -47,9 +52,11 @@ class EncoderTrainingConfig:
     log_every: int = 50
 
     def resolved(self) -> EncoderTrainingConfig:
-        return attrs.evolve(self, steps=self.steps or DEFAULT_STEPS[self.kind],
+        steps = self.steps or DEFAULT_STEPS[self.kind]
+        decay = DEFAULT_WEIGHT_DECAY[self.kind] if self.weight_decay < 0 else self.weight_decay
+        return attrs.evolve(self, steps=steps, lr=self.lr or DEFAULT_LR[self.kind], weight_decay=decay,
                             batch_size=self.batch_size or (128 if self.kind == "clip" else 64),
-                            warmup_steps=min(self.warmup_steps, max(1, (self.steps or DEFAULT_STEPS[self.kind]) // 10)))
+                            warmup_steps=min(self.warmup_steps, max(1, steps // 10)))
 
 
 class EncoderRun:
