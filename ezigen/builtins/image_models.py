@@ -1,7 +1,9 @@
 """Loading the image models used by encoders, stop rules and metrics (CLIP, DINO/DINOv2).
 
 Hub ids and local folders go through transformers ``from_pretrained`` (the model's own image
-processor included, no torchvision); ``tiny:clip`` / ``tiny:dino`` are built in memory.
+processor included, no torchvision); ``tiny:clip`` / ``tiny:dino`` are built in memory;
+``toy:clip`` / ``toy:dino`` (the toy world's trained stand-ins, ezigen.toy.encoders) are shipped folders
+loaded like any local folder.
 Loaded models are cached per process: a stop rule and a metric using the same CLIP share it.
 ``revision`` (a commit, branch or tag; None = ``main``) goes to every ``from_pretrained`` of a hub
 id; a local folder has no revisions, so it is not passed there.
@@ -18,6 +20,7 @@ from ezigen.errors import EzigenError
 @functools.lru_cache(maxsize=4)
 def load_clip(pretrained: str, revision: str | None = None) -> tuple[Any, Any]:
     """(CLIPModel, CLIPProcessor) for ``pretrained``; both towers, for image-image and image-text scores."""
+    pretrained = _toy_folder(pretrained, "toy:clip")
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
 
     if pretrained == "tiny:clip":
@@ -38,6 +41,7 @@ def load_clip_vision(pretrained: str, subfolder: str | None = None, revision: st
     Such folders often have no preprocessor config; CLIP's default preprocessing (224 px, the
     OpenAI mean/std) is used then, as diffusers' IP-Adapter pipelines do.
     """
+    pretrained = _toy_folder(pretrained, "toy:clip")
     from ezigen.builtins.backbones.tiny import tiny_clip_model, tiny_clip_processor
 
     from transformers import CLIPVisionModelWithProjection
@@ -66,6 +70,7 @@ def load_clip_vision(pretrained: str, subfolder: str | None = None, revision: st
 @functools.lru_cache(maxsize=4)
 def load_dino(pretrained: str, revision: str | None = None) -> tuple[Any, Any]:
     """(model, image processor) for DINO (ViT) or DINOv2 through ``AutoModel``."""
+    pretrained = _toy_folder(pretrained, "toy:dino")
     from ezigen.builtins.backbones.tiny import tiny_dino_model, tiny_dino_processor
 
     if pretrained == "tiny:dino":
@@ -76,6 +81,17 @@ def load_dino(pretrained: str, revision: str | None = None) -> tuple[Any, Any]:
     model = _from_pretrained(AutoModel, pretrained, revision)
     processor = _from_pretrained(AutoImageProcessor, pretrained, revision)
     return model.eval().requires_grad_(False), processor
+
+
+def _toy_folder(pretrained: str, expected: str) -> str:
+    """``toy:clip`` / ``toy:dino`` -> the shipped folder (a clear error when not built); other names unchanged."""
+    if not pretrained.startswith("toy:"):
+        return pretrained
+    if pretrained != expected:
+        raise EzigenError(f"{pretrained!r} is not a model of this kind; the toy stand-in here is {expected!r}")
+    from ezigen.toy.encoders.models import embedded_folder
+
+    return embedded_folder(pretrained)
 
 
 def _reject_other_tiny(pretrained: str, expected: str) -> None:

@@ -90,3 +90,31 @@ def table(out: str, samples: int, seed: int, world_seed: int, methods: str | Non
                          generation=not editing_only, methods=names, curves=runs, curve_samples=curve_samples)
     rows = result["rows"] + [dict(r, block="editing") for r in result.get("editing", {}).get("rows", [])]
     click.echo(json.dumps(rows, indent=1))
+
+
+@command.command("encoder")
+@click.argument("kind", type=click.Choice(["clip", "dino"]))
+@click.option("--out", required=True, help="The encoder folder to write (checkpoints in OUT/checkpoints/); usable as "
+                                           "subject_encoder.pretrained once finished.")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Training steps (default: 1500 for clip, 1200 for dino; the shipped encoders' counts).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the batches and augmentations.")
+@click.option("--world-seed", type=int, default=0, show_default=True,
+              help="The `ezigen toy data --seed` whose training subjects to train on.")
+@click.option("--resume", is_flag=True, help="Continue from OUT's newest complete checkpoint (exactly).")
+@click.option("--ship", is_flag=True, help="When finished, copy the encoder over ezigen/assets/toy/KIND (toy:KIND).")
+def encoder(kind: str, out: str, steps: int | None, seed: int, world_seed: int, resume: bool, ship: bool) -> None:
+    """Train a toy stand-in for CLIP (image-text InfoNCE) or DINOv2 (DINO self-distillation) on the toy
+    world's training subjects (docs/toy-world.md, Toy encoders)."""
+    from ezigen.locking import output_lock
+    from ezigen.output_dir import writing_into
+    from ezigen.toy.encoders.training import DEFAULT_STEPS, EncoderTrainingConfig, ship as ship_encoder, train_encoder
+
+    prepare_output_dir(out)
+    click.get_current_context().with_resource(output_lock(out))  # one trainer per folder
+    config = EncoderTrainingConfig(kind=kind, steps=steps or DEFAULT_STEPS[kind], seed=seed, world_seed=world_seed)
+    with writing_into(out):
+        summary = train_encoder(out, config, resume=resume, log=lambda m: click.echo(m, err=True))
+    if ship:
+        click.echo(f"shipped {ship_encoder(out, kind)}", err=True)
+    click.echo(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))

@@ -26,15 +26,20 @@ TOY_SEED = 0
 MAX_TOKENS = 16
 
 
-def toy_tokenizer():
-    """A word-level tokenizer (tokenizers' WordLevel) over the toy world's vocabulary."""
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+
+
+def toy_tokenizer(specials: tuple[str, ...] = SPECIALS):
+    """A word-level tokenizer (tokenizers' WordLevel) over the toy world's vocabulary.
+
+    ``specials`` are the first ids, in order (the toy CLIP's tokenizer reorders them, see
+    ``ezigen.toy.encoders.models``); the words follow, with the same ids for any order of four."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     from ezigen.toy.world import vocabulary
 
-    specials = ["<pad>", "<bos>", "<eos>", "<unk>"]
-    vocab = {token: i for i, token in enumerate(specials + vocabulary())}
+    vocab = {token: i for i, token in enumerate(list(specials) + vocabulary())}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer.post_processor = processors.TemplateProcessing(

@@ -36,10 +36,13 @@ def weights_digest(paths: list[str]) -> str:
 def recipe_key(recipe: Any) -> dict[str, Any]:
     """What decides a method's images: the resolved recipe and the digest of the toy weights it names."""
     from ezigen.toy.backbone import TOY_ADAPTER, TOY_BASE
+    from ezigen.toy.encoders.models import EMBEDDED
 
     data = recipe.to_data()
-    named = [data["backbone"].get("pretrained"), (data.get("fusion") or {}).get("weights")]
-    paths = [{"toy:base": TOY_BASE, "toy:ezigen": TOY_ADAPTER}.get(p, p) for p in named if isinstance(p, str)]
+    named = [data["backbone"].get("pretrained"), (data.get("fusion") or {}).get("weights"),
+             (data.get("subject_encoder") or {}).get("pretrained")]  # a retrained toy:clip / toy:dino changes images
+    embedded = {"toy:base": TOY_BASE, "toy:ezigen": TOY_ADAPTER, **EMBEDDED}
+    paths = [embedded.get(p, p) for p in named if isinstance(p, str)]
     return {"recipe": json.loads(json.dumps(data, sort_keys=True, default=str)),
             "weights": weights_digest([p for p in paths if os.path.exists(p)])}
 

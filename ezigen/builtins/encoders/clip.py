@@ -27,7 +27,8 @@ class ClipEmbedding(enum.Enum):
 
 @attrs.frozen
 class ClipEncoderConfig:
-    pretrained: str = setting("h94/IP-Adapter", doc="CLIP vision model: hub id or folder (tiny:clip offline).",
+    pretrained: str = setting("h94/IP-Adapter", doc="CLIP vision model: hub id or folder (tiny:clip offline; "
+                              "toy:clip the toy world's).",
                               tiny="clip")
     revision: str | None = revision_setting("h94/IP-Adapter")
     subfolder: str | None = setting("models/image_encoder", doc="Folder of the image encoder inside `pretrained` "
@@ -46,7 +47,7 @@ class ClipSubjectEncoder(TokenEncoder):
     def load(self) -> tuple[Any, Any]:
         from ezigen.builtins.image_models import load_clip_vision
 
-        subfolder = None if self.config.pretrained.startswith("tiny:") else self.config.subfolder
+        subfolder = None if self.config.pretrained.startswith(("tiny:", "toy:")) else self.config.subfolder
         return load_clip_vision(self.config.pretrained, subfolder, self.config.revision)
 
     def tokens(self, pixel_values: Any) -> Any:

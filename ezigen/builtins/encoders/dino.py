@@ -26,7 +26,7 @@ class DinoTokens(enum.Enum):
 @attrs.frozen
 class DinoEncoderConfig:
     pretrained: str = setting("facebook/dinov2-base", doc="DINOv2 (or DINO) model: hub id or folder "
-                              "(tiny:dino offline).", tiny="dino")
+                              "(tiny:dino offline; toy:dino the toy world's).", tiny="dino")
     revision: str | None = revision_setting("facebook/dinov2-base")
     tokens: DinoTokens = setting(DinoTokens.ALL, doc="all (CLS + patches) | cls | patch.")
 
