@@ -52,7 +52,7 @@ def assemble(run: str, out: str) -> None:
 @click.option("--curve-samples", type=click.IntRange(2), default=30, show_default=True,
               help="Held-out samples per training-curve point.")
 @click.option("--edit-samples", type=click.IntRange(0), default=None,
-              help="Samples of the editing block (default: --samples; 0: no editing block).")
+              help="Samples of the editing block (default: --samples, at most 30; 0: no editing block).")
 @click.option("--editing-only", is_flag=True, help="Only the editing block (skip the generation methods).")
 @set_option
 def table(out: str, samples: int, seed: int, world_seed: int, methods: str | None, curves: tuple[str, ...],

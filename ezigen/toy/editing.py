@@ -21,6 +21,7 @@ Scores, per sample (mean ± SE over samples; differences paired against the text
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import attrs
@@ -80,38 +81,58 @@ def score_edit(image: Any, source: Any, mask: Any, scene: Scene, inserted: Any, 
 
 
 def build_edit_block(pairs: list[tuple[Scene, Any]], seed: int = 0, overrides: list[str] | tuple[str, ...] = (),
-                     log=print) -> dict[str, Any]:
-    """The editing rows over ``pairs`` ((scene, subject to insert)): ``{"rows": [...], "samples": n}``."""
+                     log=print, folder: str | None = None) -> dict[str, Any]:
+    """The editing rows over ``pairs`` ((scene, subject to insert)): ``{"rows": [...], "samples": n}``.
+
+    With ``folder``, each variant's images are kept in ``folder/<variant>/`` and reused on a rerun
+    with the same recipe and weights (:class:`ezigen.toy.image_store.ImageStore`); the systems are
+    built only when some image is missing."""
+    import tempfile
     import time
 
     import ezigen
+    from ezigen.toy.image_store import ImageStore, recipe_key
     from ezigen.toy.world import render_crop, render_scene
 
-    edit_overrides = list(overrides)
-    generation_overrides = [o for o in overrides if not o.startswith("editing.")]
-    systems = {
-        "edit": ezigen.build_system(ezigen.load_recipe("toy/ezigen-edit", edit_overrides)),
-        "generation": ezigen.build_system(ezigen.load_recipe("toy/ezigen", generation_overrides)),
-    }
+    recipes = {"edit": ezigen.load_recipe("toy/ezigen-edit", list(overrides)),
+               "generation": ezigen.load_recipe("toy/ezigen", [o for o in overrides if not o.startswith("editing.")])}
+    systems: dict[str, Any] = {}
     scores: dict[str, list[EditScore]] = {v: [] for v in EDIT_VARIANTS}
     timing: dict[str, float] = {}
     images: dict[str, list[Any]] = {v: [] for v in EDIT_VARIANTS}
+    scratch = None if folder else tempfile.TemporaryDirectory()
     for variant in EDIT_VARIANTS:
-        started = time.perf_counter()
+        recipe = recipes["generation" if variant == "generation" else "edit"]
+        store = ImageStore(os.path.join(folder or scratch.name, variant), {**recipe_key(recipe), "variant": variant})
+        seconds, made = [], 0
         for i, (scene, inserted) in enumerate(pairs):
             source, mask, crop = render_scene(scene), render_mask(scene), render_crop(inserted)
-            sample_seed = seed * 100_000 + i
-            if variant == "generation":
-                result = systems["generation"].generate(scene.caption, subject=crop, subject_prompt=inserted.class_prompt,
-                                                        seed=sample_seed)
-            else:
-                subject = crop if variant == "edit" else None  # text-only: same inversion and blending, subject off
-                result = systems["edit"].edit(source, mask, scene.caption, subject=subject,
-                                              subject_prompt=inserted.class_prompt, seed=sample_seed)
-            scores[variant].append(score_edit(result.image, source, mask, scene, inserted, scene.subject.colours))
-            images[variant].append(result.image)
-        timing[variant] = (time.perf_counter() - started) / max(1, len(pairs))
-        log(f"editing {variant}: {timing[variant]:.2f} s per image")
+            found = store.load(i)
+            if found is None:
+                name = "generation" if variant == "generation" else "edit"
+                if name not in systems:
+                    systems[name] = ezigen.build_system(recipe)
+                sample_seed = seed * 100_000 + i
+                started = time.perf_counter()
+                if variant == "generation":
+                    result = systems[name].generate(scene.caption, subject=crop, subject_prompt=inserted.class_prompt,
+                                                    seed=sample_seed)
+                else:
+                    subject = crop if variant == "edit" else None  # text-only: same inversion and blending, subject off
+                    result = systems[name].edit(source, mask, scene.caption, subject=subject,
+                                                subject_prompt=inserted.class_prompt, seed=sample_seed)
+                found = (result.image, {"seconds": round(time.perf_counter() - started, 4),
+                                        "unet_evals": int(result.trace.totals["unet_evals"])})
+                store.save(i, *found)
+                made += 1
+            image, record = found
+            scores[variant].append(score_edit(image, source, mask, scene, inserted, scene.subject.colours))
+            images[variant].append(image)
+            seconds.append(record["seconds"])
+        timing[variant] = sum(seconds) / max(1, len(seconds))
+        log(f"editing {variant}: {len(pairs) - made} images reused, {made} generated; {timing[variant]:.2f} s per image")
+    if scratch is not None:
+        scratch.cleanup()
     return {"rows": edit_rows(scores, timing), "samples": len(pairs), "images": images}
 
 

@@ -32,6 +32,9 @@ from ezigen.toy.methods import ToyMethod, select_methods
 from ezigen.toy.world import Scene, random_scene, render_crop, render_scene, split_subjects
 
 
+EDIT_SAMPLES = 30  # the editing block's default sample count (fewer than the table's: 3 variants, 3-6 s each)
+
+
 def heldout_scenes(samples: int, seed: int, world_seed: int = 0, train: int = 400,
                    heldout: int = 60) -> list[tuple[Scene, Any]]:
     """(scene, control subject) pairs over the held-out subjects; the control is the next held-out
@@ -80,7 +83,7 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
                 log=print, world_seed: int = 0, edit_samples: int | None = None, generation: bool = True,
                 methods: list[str] | tuple[str, ...] | None = None, curves: dict[str, str] | None = None,
                 curve_samples: int = 30) -> dict[str, Any]:
-    """``edit_samples``: samples of the editing block (None = ``samples``, 0 = none); ``generation``
+    """``edit_samples``: samples of the editing block (None = ``min(samples, EDIT_SAMPLES)``, 0 = none); ``generation``
     false skips the generation methods (the editing block alone); ``methods``: names of
     :data:`ezigen.toy.methods.METHODS` (None = all); ``curves``: {method: training run} for training curves."""
     os.makedirs(out, exist_ok=True)
@@ -113,11 +116,11 @@ def build_table(out: str, samples: int = 60, seed: int = 0, overrides: list[str]
         write_efficiency(os.path.join(out, "efficiency.png"), table["curves"])
     if generation:
         markdown = render_markdown(table)
-    edit_samples = samples if edit_samples is None else edit_samples
+    edit_samples = min(samples, EDIT_SAMPLES) if edit_samples is None else edit_samples
     if edit_samples:
         from ezigen.toy.editing import build_edit_block, render_edit_markdown
 
-        block = build_edit_block(pairs[:edit_samples], seed, overrides, log)
+        block = build_edit_block(pairs[:edit_samples], seed, overrides, log, os.path.join(out, "images", "editing"))
         images["editing/subject"] = [render_crop(inserted) for _, inserted in pairs[:edit_samples]]  # put in
         images.update({f"editing/{v}": found for v, found in block.pop("images").items()})
         table["editing"] = block
