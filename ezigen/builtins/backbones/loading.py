@@ -98,12 +98,20 @@ class _DropToyVaeTypeWarning:
 
 @contextlib.contextmanager
 def _quiet_constructor_fix_ups():
-    """Silence the two warnings a load prints that do not apply to ezigen: the pipelines' constructors'
+    """Silence the loading bars where the hub's are off, and the two warnings a load prints that do not apply to ezigen: the pipelines' constructors'
     ``clip_sample`` / ``steps_offset`` deprecation (a FutureWarning with the whole scheduler config;
     ezigen reads the config as shipped, see :func:`load_pipeline`), and the toy autoencoder's type."""
     import logging
     import warnings
 
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() in ("1", "true", "yes", "on"):
+        # the hub's switch (the CLI sets it) also for the two libraries' own loading bars
+        # ("Loading pipeline components", "Loading weights"); Python callers keep them unless they set it
+        import diffusers.utils.logging
+        import transformers.utils.logging
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
     logger = logging.getLogger("diffusers.pipelines.pipeline_utils")
     drop = _DropToyVaeTypeWarning()
     logger.addFilter(drop)
