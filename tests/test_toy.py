@@ -77,6 +77,7 @@ def test_toy_data_writes_a_manifest_the_trainer_reads(tmp_path, capsys):
     samples, bad = read_manifest(str(tmp_path / "world" / "train"))
     assert len(samples) == 40 and not bad
     world = json.loads((tmp_path / "world" / "world.json").read_text())
+    assert world["version"] == 2
     assert len(world["heldout"]) == 60 and len(world["train"]) == 400
     heldout_crops = {f"{s['colour_a']}-{s['colour_b']}-{s['texture']}-{s['shape']}" for s in world["heldout"]}
     assert not any(sample.source.split(":")[-1] in heldout_crops for sample in samples)

@@ -18,7 +18,7 @@ import attrs
 
 from ezigen.data.manifest import Sample, write_manifest
 from ezigen.io import write_json_atomic
-from ezigen.toy.world import random_scene, render_crop, render_scene, split_subjects
+from ezigen.toy.world import WORLD_VERSION, random_scene, render_crop, render_scene, split_subjects
 
 
 @attrs.frozen
@@ -56,7 +56,7 @@ def write_world(out: str, spec: WorldSpec = WorldSpec(), log=print) -> str:
         if index and index % 5000 == 0:
             log(f"{index}/{spec.scenes} scenes")
     manifest = write_manifest(folder, samples)
-    world = {"seed": spec.seed, "spec": attrs.asdict(spec), "train": [attrs.asdict(s) for s in train],
+    world = {"version": WORLD_VERSION, "seed": spec.seed, "spec": attrs.asdict(spec), "train": [attrs.asdict(s) for s in train],
              "heldout": [attrs.asdict(s) for s in heldout]}
     write_json_atomic(os.path.join(out, "world.json"), world)
     return manifest

@@ -41,6 +41,8 @@ METHODS: dict[str, ToyMethod] = {m.name: m for m in (
               "the base alone, DPM-Solver++ (2M) 25 steps"),
     ToyMethod("ezigen-single-pass", "toy/ezigen", ("refinement=null",), "ezigen",
               "decoupled guidance, no refinement"),
+    ToyMethod("ezigen-single-pass-scale-1", "toy/ezigen", ("refinement=null", "fusion.scale=1.0"), "ezigen",
+              "the single pass with the adapters at scale 1 (the shipped recipe applies them at 2)"),
     ToyMethod("ezigen-refined", "toy/ezigen", (), "ezigen", "toy/ezigen as shipped: decoupled guidance, 2 iterations"),
     ToyMethod("ezigen-refined-ddim-25", "toy/ezigen", _sampler("ddim"), "ezigen", "toy/ezigen with DDIM 25 steps"),
     ToyMethod("ezigen-refined-dpmpp-25", "toy/ezigen", _sampler("dpmpp-2m"), "ezigen",

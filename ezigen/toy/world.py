@@ -1,7 +1,7 @@
 """The toy world: textured subjects at captioned positions on captioned backgrounds.
 
 Deterministic from a seed. A subject is (shape, texture, colour a, colour b): 6 shapes x 5 bold
-textures x 10 x 9 ordered colour pairs. A scene places a subject at one of 5 positions, at 55-65%
+textures x 10 x 9 ordered colour pairs. A scene places a subject at one of 5 positions, at 40-50%
 of the side, on one of 8 background colours chosen far from the subject's colours, and is
 captioned "a <shape> on a <background> background at the <position>": the subject's colours and
 texture are NOT in the caption, so only the subject path can supply them. A subject's crop is the
@@ -31,9 +31,11 @@ BACKGROUNDS = {
     "grey": (128, 128, 128), "navy": (20, 30, 90), "olive": (110, 120, 40), "teal": (20, 110, 110),
     "pink": (250, 180, 200), "beige": (230, 215, 170), "maroon": (110, 20, 40), "lime": (170, 240, 120),
 }
-POSITIONS = {  # subject centre as a fraction of the side
-    "top left": (0.33, 0.33), "top right": (0.67, 0.33), "bottom left": (0.33, 0.67),
-    "bottom right": (0.67, 0.67), "center": (0.5, 0.5),
+WORLD_VERSION = 2  # v1: subjects at 55-65 % of the side, anchors at 1/3 and 2/3 (positions barely learnable)
+SUBJECT_SIZE = (0.40, 0.50)  # subject side as a fraction of the image side, drawn uniformly
+POSITIONS = {  # subject centre as a fraction of the side: corners 7 px from the centre at 32 px
+    "top left": (0.28, 0.28), "top right": (0.72, 0.28), "bottom left": (0.28, 0.72),
+    "bottom right": (0.72, 0.72), "center": (0.5, 0.5),
 }
 MIN_BACKGROUND_DISTANCE = 90.0  # RGB distance between a background and either subject colour
 
@@ -89,7 +91,7 @@ def backgrounds_for(subject: Subject) -> list[str]:
 
 
 def random_scene(subject: Subject, rng: random.Random) -> Scene:
-    return Scene(subject, rng.choice(backgrounds_for(subject)), rng.choice(list(POSITIONS)), rng.uniform(0.55, 0.65))
+    return Scene(subject, rng.choice(backgrounds_for(subject)), rng.choice(list(POSITIONS)), rng.uniform(*SUBJECT_SIZE))
 
 
 def vocabulary() -> list[str]:
