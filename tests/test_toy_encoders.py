@@ -76,13 +76,22 @@ def test_recipes_build_with_a_trained_folder_and_keep_toy_ezigens_training_budge
     assert tuple(system.encoder.encode(_crop_input()).tokens.shape) == (1, 65, 64)
 
 
-def test_missing_toy_clip_is_one_clear_error(tmp_path, monkeypatch):
+def test_missing_toy_clip_is_one_clear_error(tmp_path, monkeypatch, request):
     import ezigen
     from ezigen.builtins.encoders.clip import ClipEncoderConfig, ClipSubjectEncoder
     from ezigen.errors import EzigenError
     from ezigen.toy.encoders import models
 
+    from ezigen.builtins import image_models
+
+    def clear_loaded_models():  # loaders are cached per process by name: a shipped toy:clip loaded earlier stays
+        for loader in vars(image_models).values():
+            if hasattr(loader, "cache_clear"):
+                loader.cache_clear()
+
+    clear_loaded_models()
     monkeypatch.setitem(models.EMBEDDED, "toy:clip", str(tmp_path / "not-built"))
+    request.addfinalizer(clear_loaded_models)  # the real toy:clip again for later tests
     with pytest.raises(EzigenError, match=r"toy:clip is not built .*ezigen toy encoder clip"):
         ClipSubjectEncoder(ClipEncoderConfig(pretrained="toy:clip"))
     with pytest.raises(EzigenError, match=r"toy:clip is not built"):
