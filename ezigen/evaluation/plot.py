@@ -52,6 +52,29 @@ def axis_range(values: Sequence[float], min_span: float = MIN_SPAN) -> tuple[flo
     return low, high
 
 
+def draw_frame(draw: Any, x_range: tuple[float, float], y_range: tuple[float, float], font: Any,
+               x_format: str = "{:.3f}", y_format: str = "{:.3f}") -> Any:
+    """The plot box with 6 ticks, grid lines and labels per axis; returns ``to_px(x, y) -> (px, py)``."""
+    (x0, x1), (y0, y1) = x_range, y_range
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+    def to_px(x: float, y: float) -> tuple[float, float]:
+        return LEFT + (x - x0) / (x1 - x0) * plot_w, TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    draw.rectangle((LEFT, TOP, LEFT + plot_w, TOP + plot_h), outline="black")
+    for i in range(6):
+        fx, fy = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
+        px, _ = to_px(fx, y0)
+        _, py = to_px(x0, fy)
+        draw.line((px, TOP + plot_h, px, TOP + plot_h + 5), fill="black")
+        draw.line((LEFT - 5, py, LEFT, py), fill="black")
+        draw.line((px, TOP, px, TOP + plot_h), fill=(235, 235, 235))
+        draw.line((LEFT, py, LEFT + plot_w, py), fill=(235, 235, 235))
+        draw.text((px, TOP + plot_h + 8), x_format.format(fx), fill="black", font=font, anchor="ma")
+        draw.text((LEFT - 8, py), y_format.format(fy), fill="black", font=font, anchor="rm")
+    return to_px
+
+
 @attrs.frozen
 class Point:
     """One recipe: its mean (x, y), their CIs (None: no bar) and its number of images."""
@@ -80,21 +103,7 @@ def plot_points(points: Sequence[Point], real_dino: float | None, x_label: str =
     ys = [v for p in points for v in (p.y, *(p.y_ci or ()))] + ([real_dino] if real_dino is not None else [])
     (x0, x1), (y0, y1) = axis_range(xs), axis_range(ys or [0.5])
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w, TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
-
-    draw.rectangle((LEFT, TOP, LEFT + plot_w, TOP + plot_h), outline="black")
-    for i in range(6):
-        fx, fy = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
-        px, _ = to_px(fx, y0)
-        _, py = to_px(x0, fy)
-        draw.line((px, TOP + plot_h, px, TOP + plot_h + 5), fill="black")
-        draw.line((LEFT - 5, py, LEFT, py), fill="black")
-        draw.line((px, TOP, px, TOP + plot_h), fill=(235, 235, 235))
-        draw.line((LEFT, py, LEFT + plot_w, py), fill=(235, 235, 235))
-        draw.text((px, TOP + plot_h + 8), f"{fx:.3f}", fill="black", font=small, anchor="ma")
-        draw.text((LEFT - 8, py), f"{fy:.3f}", fill="black", font=small, anchor="rm")
+    to_px = draw_frame(draw, (x0, x1), (y0, y1), small)
     draw.text((LEFT + plot_w / 2, HEIGHT - 22), x_title or f"{x_label} (text alignment)", fill="black", font=font, anchor="ms")
     draw.text((12, TOP - 18), y_title or f"{y_label} (subject fidelity)", fill="black", font=font, anchor="ls")
     draw.text((WIDTH - RIGHT, TOP - 18), caption, fill=(90, 90, 90),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ezigen.evaluation.plot import BOTTOM, HEIGHT, LEFT, PALETTE, RIGHT, TOP, WIDTH, Point, _font, axis_range, plot_points
+from ezigen.evaluation.plot import HEIGHT, LEFT, PALETTE, RIGHT, TOP, WIDTH, Point, _font, axis_range, draw_frame, plot_points
 from ezigen.images import save_image_atomic
 
 Z95 = 1.96
@@ -41,20 +41,8 @@ def efficiency_image(points: Sequence[dict[str, Any]]) -> Any:
                                        p["fidelity_gain"] - Z95 * p["fidelity_gain_se"]) if v == v] + [0.0]
     x0, x1 = 0.0, max(steps) * 1.05
     y0, y1 = axis_range(ys, 0.1)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return LEFT + (x - x0) / (x1 - x0) * plot_w, TOP + (1 - (y - y0) / (y1 - y0)) * plot_h
-
-    draw.rectangle((LEFT, TOP, LEFT + plot_w, TOP + plot_h), outline="black")
-    for i in range(6):
-        fx, fy = x0 + (x1 - x0) * i / 5, y0 + (y1 - y0) * i / 5
-        px, _ = to_px(fx, y0)
-        _, py = to_px(x0, fy)
-        draw.line((px, TOP, px, TOP + plot_h), fill=(235, 235, 235))
-        draw.line((LEFT, py, LEFT + plot_w, py), fill=(235, 235, 235))
-        draw.text((px, TOP + plot_h + 8), f"{fx:.0f}", fill="black", font=small, anchor="ma")
-        draw.text((LEFT - 8, py), f"{fy:+.3f}", fill="black", font=small, anchor="rm")
+    plot_w = WIDTH - LEFT - RIGHT
+    to_px = draw_frame(draw, (x0, x1), (y0, y1), small, x_format="{:.0f}", y_format="{:+.3f}")
     _, zero = to_px(x0, 0.0)
     draw.line((LEFT, zero, LEFT + plot_w, zero), fill=(120, 120, 120), width=1)
     draw.text((LEFT + plot_w / 2, HEIGHT - 22), "training steps", fill="black", font=font, anchor="ms")
